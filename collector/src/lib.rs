@@ -1,0 +1,23 @@
+//! logship collector: persists topic partitions as a Kafka-style commit log.
+//!
+//! Module map:
+//! - [`storage`]: the on-disk log. `batch` (RecordBatch v2 header view and
+//!   validation), `index` (sparse offset and time indexes), `segment` (one
+//!   `.log` with its indexes), `partition` (append with group commit, read,
+//!   roll, retention), `loader` (start-up and crash recovery), `topic`
+//!   (topic configs and the atomic metadata file), `mod.rs` (`Storage`,
+//!   the log manager: topics, partitions, background retention).
+//! - [`config`]: the collector's YAML section, validated into runtime values.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`metrics`]: the collector's Prometheus registry (`logship_collector_*`).
+//! - [`service`]: runs the collector role (storage, maintenance, listeners).
+//! - [`error`]: the crate's error type and its Kafka error codes.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod service;
+pub mod storage;
+
+pub use error::StorageError;

@@ -1,0 +1,595 @@
+//! One topic-partition: an ordered set of segments, the last one active.
+//!
+//! Thread-safe. `log` (a mutex) serialises appends, rolls and retention;
+//! reads hold it only to pick a segment and snapshot its size, then do their
+//! I/O outside it. Durability uses group commit: an appender writes under the
+//! lock, releases it, then waits until some fsync covers its end offset. The
+//! first waiter to find no fsync running performs one for everyone, so N
+//! concurrent producers share one fsync instead of paying N.
+//!
+//! Lock order: `log` before `sync`. `wait_durable` never holds `sync` while
+//! taking `log`.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::batch::{self, BatchHeader};
+use super::segment::{self, now_ms, Segment};
+use super::topic::{sync_dir, TopicConfig};
+use crate::error::{Result, StorageError};
+use crate::metrics::{StorageMetrics, TopicMetrics};
+
+/// When appended bytes are forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// Default. An append returns only after an fsync covers it (group
+    /// commit). The high watermark is the fsynced offset, so consumers never
+    /// see data a power cut could take back.
+    Always,
+    /// Appends return once written to the page cache; a background task
+    /// fsyncs every interval. A power cut can lose up to one interval.
+    Interval(Duration),
+    /// Appends return once written; the OS writes back when it likes.
+    /// Rolled segments and clean shutdowns are still fsynced.
+    Os,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// Whole batches read from the log, with the offsets a Fetch response carries.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+pub(crate) struct Log {
+    pub(crate) segments: BTreeMap<i64, Segment>,
+}
+
+impl Log {
+    pub(crate) fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn start_offset(&self) -> i64 {
+        *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment")
+    }
+    fn end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+    fn size(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+}
+
+struct SyncState {
+    /// Every offset below this is on disk.
+    durable: i64,
+    /// An fsync is running; others wait on `synced` instead of starting one.
+    syncing: bool,
+}
+
+pub struct Partition {
+    topic: String,
+    id: i32,
+    dir: PathBuf,
+    config: RwLock<Arc<TopicConfig>>,
+    flush: FlushPolicy,
+    log: Mutex<Log>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    high_watermark: AtomicI64,
+    /// Set after an fsync failure (the page cache can no longer be trusted)
+    /// or once the topic is deleted; appends are refused from then on.
+    offline: AtomicBool,
+    deleted: AtomicBool,
+    metrics: StorageMetrics,
+    topic_metrics: TopicMetrics,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves state we still prefer to serve
+    // (appends are all-or-nothing in memory), so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Partition {
+    /// Wraps a loaded log. All of it is treated as durable: the loader
+    /// fsyncs what it recovered before handing it over.
+    pub(crate) fn new(
+        topic: &str,
+        id: i32,
+        dir: PathBuf,
+        config: Arc<TopicConfig>,
+        flush: FlushPolicy,
+        log: Log,
+        metrics: StorageMetrics,
+    ) -> Partition {
+        let end = log.end_offset();
+        let topic_metrics = metrics.topic(topic);
+        topic_metrics.segments.add(log.segments.len() as i64);
+        topic_metrics.log_size.add(log.size() as i64);
+        metrics.partitions.inc();
+        Partition {
+            topic: topic.to_owned(),
+            id,
+            dir,
+            config: RwLock::new(config),
+            flush,
+            log: Mutex::new(log),
+            sync: Mutex::new(SyncState {
+                durable: end,
+                syncing: false,
+            }),
+            synced: Condvar::new(),
+            high_watermark: AtomicI64::new(end),
+            offline: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+            metrics,
+            topic_metrics,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> Arc<TopicConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn unknown(&self) -> StorageError {
+        StorageError::UnknownTopicOrPartition {
+            topic: self.topic.clone(),
+            partition: self.id,
+        }
+    }
+
+    /// Appends one or more producer batches. Validates CRC and header,
+    /// assigns offsets by rewriting each batch's base offset in `buf`, and
+    /// writes the bytes verbatim. With [`FlushPolicy::Always`] it returns only
+    /// once the batches are fsynced. On any error nothing is appended.
+    pub fn append(&self, buf: &mut [u8]) -> Result<AppendInfo> {
+        let result = self.append_inner(buf);
+        if let Err(e) = &result {
+            self.metrics.append_error(match e {
+                StorageError::CorruptBatch { .. } => "corrupt",
+                StorageError::BatchTooLarge { .. } => "too_large",
+                StorageError::UnknownTopicOrPartition { .. } => "unknown_partition",
+                _ => "io",
+            });
+        }
+        result
+    }
+
+    fn append_inner(&self, buf: &mut [u8]) -> Result<AppendInfo> {
+        // CRC work happens before taking the lock so appenders overlap it.
+        let mut headers =
+            batch::validate_incoming(buf).map_err(|reason| StorageError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.id,
+                reason,
+            })?;
+        let config = self.config();
+        if let Some(h) = headers
+            .iter()
+            .find(|h| h.total_len() > config.max_message_bytes)
+        {
+            return Err(StorageError::BatchTooLarge {
+                topic: self.topic.clone(),
+                partition: self.id,
+                size: h.total_len(),
+                max: config.max_message_bytes,
+            });
+        }
+        let records: i64 = headers.iter().map(|h| h.record_count as i64).sum();
+        let info = {
+            let mut log = lock(&self.log);
+            if self.deleted.load(Ordering::Acquire) {
+                return Err(self.unknown());
+            }
+            if self.offline.load(Ordering::Acquire) {
+                return Err(StorageError::PartitionOffline {
+                    topic: self.topic.clone(),
+                    partition: self.id,
+                });
+            }
+            self.maybe_roll(&mut log, &config, buf.len() as u64, records)?;
+            let base_offset = log.end_offset();
+            let mut next = base_offset;
+            let mut at = 0;
+            for h in headers.iter_mut() {
+                batch::set_base_offset(&mut buf[at..], next);
+                h.base_offset = next;
+                next = h.next_offset();
+                at += h.total_len();
+            }
+            log.active_mut().append(buf, &headers)?;
+            self.topic_metrics.appended_bytes.inc_by(buf.len() as u64);
+            self.topic_metrics
+                .appended_batches
+                .inc_by(headers.len() as u64);
+            self.topic_metrics.appended_records.inc_by(records as u64);
+            self.topic_metrics.log_size.add(buf.len() as i64);
+            if self.flush != FlushPolicy::Always {
+                self.high_watermark.store(next, Ordering::Release);
+            }
+            AppendInfo {
+                base_offset,
+                last_offset: next - 1,
+                log_start_offset: log.start_offset(),
+            }
+        };
+        if self.flush == FlushPolicy::Always {
+            self.wait_durable(info.last_offset + 1)?;
+        }
+        Ok(info)
+    }
+
+    /// Rolls to a new segment if the incoming bytes would overflow the
+    /// active one, it is older than `segment.ms`, or its relative offsets
+    /// would overflow u32 (index entries store them in 4 bytes).
+    fn maybe_roll(
+        &self,
+        log: &mut Log,
+        config: &TopicConfig,
+        bytes: u64,
+        records: i64,
+    ) -> Result<()> {
+        let active = log.active();
+        if active.size() == 0 {
+            return Ok(());
+        }
+        let full = active.size() + bytes > config.segment_bytes;
+        let old = now_ms() - active.roll_base_ms() > config.segment_ms;
+        let overflow = active.next_offset() + records - active.base_offset() > u32::MAX as i64;
+        if full || old || overflow {
+            self.roll(log)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a new empty active segment at the log end offset. The old
+    /// segment is fsynced first (log and indexes), so start-up recovery only
+    /// ever needs to scan the active segment.
+    fn roll(&self, log: &mut Log) -> Result<()> {
+        let result = log.active().sync();
+        self.count_fsync(Instant::now());
+        result.inspect_err(|_| self.offline.store(true, Ordering::Release))?;
+        let next = log.end_offset();
+        let interval = self.config().index_interval_bytes;
+        let seg = Segment::create(&self.dir, next, interval)?;
+        sync_dir(&self.dir)?;
+        log.segments.insert(next, seg);
+        self.topic_metrics.segments.inc();
+        tracing::debug!(topic = %self.topic, partition = self.id, base_offset = next, "rolled segment");
+        Ok(())
+    }
+
+    fn count_fsync(&self, started: Instant) {
+        self.metrics.fsyncs.inc();
+        self.metrics
+            .fsync_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Blocks until every offset below `target` is fsynced, performing the
+    /// fsync itself if none is running (group commit).
+    fn wait_durable(&self, target: i64) -> Result<()> {
+        let mut state = lock(&self.sync);
+        loop {
+            if state.durable >= target {
+                return Ok(());
+            }
+            if self.offline.load(Ordering::Acquire) {
+                return Err(StorageError::PartitionOffline {
+                    topic: self.topic.clone(),
+                    partition: self.id,
+                });
+            }
+            if state.syncing {
+                state = self.synced.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let result = self.sync_active();
+            state = lock(&self.sync);
+            state.syncing = false;
+            match result {
+                Ok(end) => {
+                    state.durable = state.durable.max(end);
+                    self.high_watermark
+                        .fetch_max(state.durable, Ordering::AcqRel);
+                    self.synced.notify_all();
+                }
+                Err(e) => {
+                    self.offline.store(true, Ordering::Release);
+                    self.synced.notify_all();
+                    tracing::error!(topic = %self.topic, partition = self.id, error = %e, "fsync failed; partition offline");
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// fsyncs the active segment; returns the log end offset it covers.
+    /// Earlier segments were fsynced when they rolled.
+    fn sync_active(&self) -> Result<i64> {
+        let (file, end, path) = {
+            let log = lock(&self.log);
+            let active = log.active();
+            (
+                active.file(),
+                log.end_offset(),
+                active.log_path().to_owned(),
+            )
+        };
+        let started = Instant::now();
+        let result = file.sync_data().map_err(|e| StorageError::io(path, e));
+        self.count_fsync(started);
+        result.map(|()| end)
+    }
+
+    /// Forces everything appended so far to disk and advances the high
+    /// watermark (the interval flusher and shutdown use this).
+    pub fn flush(&self) -> Result<()> {
+        let end = lock(&self.log).end_offset();
+        self.wait_durable(end)?;
+        self.high_watermark.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs every segment's log and indexes (clean shutdown).
+    pub(crate) fn sync_all(&self) -> Result<()> {
+        let log = lock(&self.log);
+        for seg in log.segments.values() {
+            seg.sync()?;
+        }
+        Ok(())
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        lock(&self.log).start_offset()
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        lock(&self.log).end_offset()
+    }
+    /// The offset below which records are visible to consumers: the fsynced
+    /// offset under [`FlushPolicy::Always`], the log end offset otherwise.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    pub fn size_bytes(&self) -> u64 {
+        lock(&self.log).size()
+    }
+    pub fn segment_count(&self) -> usize {
+        lock(&self.log).segments.len()
+    }
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        lock(&self.log).segments.keys().copied().collect()
+    }
+
+    /// Reads whole batches starting with the one containing `offset`, up to
+    /// `max_bytes` but always at least one batch, from a single segment and
+    /// below the high watermark (Kafka's Fetch semantics). An offset below
+    /// the log start or above the log end is out of range; one at or above
+    /// the high watermark reads nothing.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        let hw = self.high_watermark();
+        let (file, start, end, log_start, log_end) = {
+            let log = lock(&self.log);
+            let (log_start, log_end) = (log.start_offset(), log.end_offset());
+            if self.deleted.load(Ordering::Acquire) {
+                return Err(self.unknown());
+            }
+            if offset < log_start || offset > log_end {
+                return Err(StorageError::OffsetOutOfRange {
+                    topic: self.topic.clone(),
+                    partition: self.id,
+                    offset,
+                    log_start_offset: log_start,
+                    log_end_offset: log_end,
+                });
+            }
+            let empty = ReadResult {
+                records: Bytes::new(),
+                high_watermark: hw,
+                log_start_offset: log_start,
+                log_end_offset: log_end,
+            };
+            if offset >= hw {
+                return Ok(empty);
+            }
+            let mut seg = log.segments.range(..=offset).next_back().map(|(_, s)| s);
+            if let Some(s) = seg.filter(|s| s.next_offset() <= offset) {
+                seg = log
+                    .segments
+                    .range((Bound::Excluded(s.base_offset()), Bound::Unbounded))
+                    .map(|(_, s)| s)
+                    .next();
+            }
+            let Some(seg) = seg else { return Ok(empty) };
+            (
+                seg.file(),
+                seg.scan_start(offset),
+                seg.size(),
+                log_start,
+                log_end,
+            )
+        };
+        let io = |e| StorageError::io(self.dir.clone(), e);
+        let found =
+            segment::scan_headers(&file, start, end, |h| h.last_offset() >= offset).map_err(io)?;
+        let records = match found {
+            Some((pos, first)) if first.base_offset < hw => {
+                let want = (max_bytes.max(first.total_len()) as u64).min(end - pos) as usize;
+                let mut buf = vec![0u8; want];
+                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, pos)
+                    .map_err(io)?;
+                let keep = whole_batches_below(&buf, hw);
+                buf.truncate(keep);
+                Bytes::from(buf)
+            }
+            _ => Bytes::new(),
+        };
+        Ok(ReadResult {
+            records,
+            high_watermark: hw,
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        })
+    }
+
+    /// The first record with a timestamp >= `timestamp`, as `(offset,
+    /// timestamp)`, or `None` if every record is older (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let hw = self.high_watermark();
+        let (file, start, end) = {
+            let log = lock(&self.log);
+            let Some(seg) = log
+                .segments
+                .values()
+                .find(|s| s.max_timestamp() >= timestamp)
+            else {
+                return Ok(None);
+            };
+            (seg.file(), seg.time_scan_start(timestamp), seg.size())
+        };
+        let io = |e| StorageError::io(self.dir.clone(), e);
+        let Some((pos, header)) =
+            segment::scan_headers(&file, start, end, |h| h.max_timestamp >= timestamp)
+                .map_err(io)?
+        else {
+            return Ok(None);
+        };
+        if header.base_offset >= hw {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; header.total_len()];
+        std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, pos).map_err(io)?;
+        // Finding the record inside the batch is the one place the collector
+        // decodes records; it is an admin lookup, not the produce/fetch path.
+        let mut bytes = Bytes::from(buf);
+        let set =
+            RecordBatchDecoder::decode(&mut bytes).map_err(|_| StorageError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.id,
+                reason: batch::BatchError::Invalid("records could not be decoded"),
+            })?;
+        Ok(set
+            .records
+            .iter()
+            .find(|r| r.timestamp >= timestamp)
+            .map(|r| (r.offset, r.timestamp))
+            .or(Some((header.base_offset, header.max_timestamp))))
+    }
+
+    /// Deletes the oldest segments that are past `retention.ms` (by their
+    /// newest timestamp, or file mtime when batches carry none) or that push
+    /// the partition over `retention.bytes`. The active segment is rolled
+    /// first if it too has expired. Returns how many segments were deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize> {
+        let config = self.config();
+        let removed: Vec<Segment> = {
+            let mut log = lock(&self.log);
+            if self.deleted.load(Ordering::Acquire) {
+                return Ok(0);
+            }
+            let mut total = log.size();
+            let mut removed = Vec::new();
+            loop {
+                let first = log.segments.values().next().expect("log has a segment");
+                let by_time = config.retention_ms >= 0
+                    && first.size() > 0
+                    && now_ms - largest_time_ms(first) > config.retention_ms;
+                let by_size = config.retention_bytes >= 0
+                    && first.size() > 0
+                    && total - first.size() >= config.retention_bytes as u64;
+                if !(by_time || by_size) {
+                    break;
+                }
+                if log.segments.len() == 1 {
+                    self.roll(&mut log)?;
+                }
+                let (_, seg) = log.segments.pop_first().expect("checked above");
+                total -= seg.size();
+                removed.push(seg);
+            }
+            removed
+        };
+        for seg in &removed {
+            seg.delete_files()?;
+            self.topic_metrics.segments.dec();
+            self.topic_metrics.log_size.sub(seg.size() as i64);
+            self.metrics.retention_deleted_segments.inc();
+            tracing::info!(topic = %self.topic, partition = self.id, base_offset = seg.base_offset(), "retention deleted segment");
+        }
+        Ok(removed.len())
+    }
+
+    /// Refuses all further appends and reads; the topic is being deleted.
+    pub(crate) fn mark_deleted(&self) {
+        let _log = lock(&self.log);
+        self.deleted.store(true, Ordering::Release);
+        self.metrics.partitions.dec();
+    }
+}
+
+fn largest_time_ms(seg: &Segment) -> i64 {
+    if seg.max_timestamp() >= 0 {
+        return seg.max_timestamp();
+    }
+    std::fs::metadata(seg.log_path())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| d.as_millis() as i64)
+}
+
+/// Length of the prefix of `buf` made of whole batches with base offset
+/// below `hw`. The first batch is kept whole whatever its size (the caller
+/// read all of it).
+fn whole_batches_below(buf: &[u8], hw: i64) -> usize {
+    let mut at = 0;
+    while let Ok(h) = BatchHeader::parse(&buf[at..]) {
+        if h.base_offset >= hw || at + h.total_len() > buf.len() {
+            break;
+        }
+        at += h.total_len();
+    }
+    at
+}

@@ -1,0 +1,294 @@
+//! Topic configuration under Kafka's names, topic name rules, and the
+//! metadata file that records every topic (id, partition count, config
+//! overrides). The file is rewritten whole with write-temp + fsync + rename,
+//! so a crash leaves either the old or the new version, never a mix.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Result, StorageError};
+
+/// `cleanup.policy`. Only `delete` is supported; `compact` is refused with
+/// INVALID_CONFIG rather than silently ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    Delete,
+}
+
+/// Effective configuration of one topic: the collector's defaults with the
+/// topic's overrides applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// `segment.bytes`: roll the active segment before it would exceed this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once its first batch is this old.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments whose newest record is older; -1 keeps all.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while a partition is larger; -1 keeps all.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest batch a producer may append.
+    pub max_message_bytes: usize,
+    /// `index.interval.bytes`: log bytes between two offset index entries.
+    pub index_interval_bytes: u64,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
+}
+
+impl Default for TopicConfig {
+    /// Kafka's broker defaults.
+    fn default() -> Self {
+        TopicConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            cleanup_policy: CleanupPolicy::Delete,
+        }
+    }
+}
+
+/// Every topic config key the collector understands.
+pub const CONFIG_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "index.interval.bytes",
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> StorageError {
+    StorageError::InvalidConfig {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_int(key: &str, value: &str, min: i64, max: i64) -> Result<i64> {
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not an integer"))?;
+    if n < min || n > max {
+        return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
+    }
+    Ok(n)
+}
+
+impl TopicConfig {
+    /// Applies one `key=value` override, validating it as Kafka does.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        // Positions in the offset index are u32 and i32 in Kafka: keep segments below 2 GiB.
+        const MAX_SEGMENT: i64 = i32::MAX as i64;
+        match key {
+            "segment.bytes" => self.segment_bytes = parse_int(key, value, 14, MAX_SEGMENT)? as u64,
+            "segment.ms" => self.segment_ms = parse_int(key, value, 1, i64::MAX)?,
+            "retention.ms" => self.retention_ms = parse_int(key, value, -1, i64::MAX)?,
+            "retention.bytes" => self.retention_bytes = parse_int(key, value, -1, i64::MAX)?,
+            "max.message.bytes" => {
+                self.max_message_bytes = parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "index.interval.bytes" => {
+                self.index_interval_bytes = parse_int(key, value, 0, i32::MAX as i64)? as u64
+            }
+            "cleanup.policy" => match value.trim() {
+                "delete" => self.cleanup_policy = CleanupPolicy::Delete,
+                _ => {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "only cleanup.policy=delete is supported",
+                    ))
+                }
+            },
+            _ => return Err(invalid(key, value, "unknown topic config")),
+        }
+        Ok(())
+    }
+
+    /// These defaults with `overrides` applied.
+    pub fn with_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<TopicConfig> {
+        let mut config = self.clone();
+        for (k, v) in overrides {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+
+    /// The value of `key` as Kafka prints it (DescribeConfigs, `topics describe`).
+    pub fn get(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "segment.bytes" => self.segment_bytes.to_string(),
+            "segment.ms" => self.segment_ms.to_string(),
+            "retention.ms" => self.retention_ms.to_string(),
+            "retention.bytes" => self.retention_bytes.to_string(),
+            "max.message.bytes" => self.max_message_bytes.to_string(),
+            "index.interval.bytes" => self.index_interval_bytes.to_string(),
+            "cleanup.policy" => "delete".to_owned(),
+            _ => return None,
+        })
+    }
+}
+
+/// Kafka's topic name rules: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > 249 {
+        "longer than 249 characters"
+    } else if name == "." || name == ".." {
+        "'.' and '..' are not allowed"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        "only ASCII letters, digits, '.', '_' and '-' are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(StorageError::InvalidTopic {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// One topic as recorded in the metadata file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub id: Uuid,
+    pub partitions: i32,
+    /// Overrides only; defaults come from the collector's config.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MetadataFile {
+    version: u32,
+    topics: BTreeMap<String, TopicMeta>,
+}
+
+/// Reads the metadata file; a missing file means no topics.
+pub fn load_metadata(path: &Path) -> Result<BTreeMap<String, TopicMeta>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(StorageError::io(path, e)),
+    };
+    let file: MetadataFile =
+        serde_json::from_slice(&bytes).map_err(|e| StorageError::CorruptMetadata {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if file.version != 1 {
+        return Err(StorageError::CorruptMetadata {
+            path: path.to_owned(),
+            reason: format!("unsupported version {}", file.version),
+        });
+    }
+    Ok(file.topics)
+}
+
+/// Replaces the metadata file atomically.
+pub fn save_metadata(path: &Path, topics: &BTreeMap<String, TopicMeta>) -> Result<()> {
+    let body = serde_json::to_vec_pretty(&MetadataFile {
+        version: 1,
+        topics: topics.clone(),
+    })
+    .expect("metadata serialises");
+    write_atomic(path, &body)
+}
+
+/// Writes `bytes` to `path` via a temp file, fsync, rename and a directory
+/// fsync, so readers see the old or the new content, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let io = |e| StorageError::io(&tmp, e);
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so a create, rename or unlink in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for ok in ["first-events", "a", "A.b_c-1", &"x".repeat(249)] {
+            validate_topic_name(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "has space", "slash/", "ü", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_validated() {
+        let d = TopicConfig::default();
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_owned(), "1000".to_owned());
+        o.insert("segment.bytes".to_owned(), "1048576".to_owned());
+        let c = d.with_overrides(&o).unwrap();
+        assert_eq!(c.retention_ms, 1000);
+        assert_eq!(c.segment_bytes, 1 << 20);
+        assert_eq!(c.get("retention.ms").as_deref(), Some("1000"));
+        for (k, v) in [
+            ("retention.ms", "soon"),
+            ("segment.bytes", "3"),
+            ("cleanup.policy", "compact"),
+            ("no.such.key", "1"),
+        ] {
+            let mut bad = BTreeMap::new();
+            bad.insert(k.to_owned(), v.to_owned());
+            let err = d.with_overrides(&bad).unwrap_err();
+            assert_eq!(err.kafka_code(), 40, "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topics.json");
+        assert!(load_metadata(&path).unwrap().is_empty());
+        let mut topics = BTreeMap::new();
+        topics.insert(
+            "t".to_owned(),
+            TopicMeta {
+                id: Uuid::new_v4(),
+                partitions: 3,
+                configs: BTreeMap::new(),
+            },
+        );
+        save_metadata(&path, &topics).unwrap();
+        assert_eq!(load_metadata(&path).unwrap(), topics);
+        assert!(!path.with_extension("tmp").exists());
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(
+            load_metadata(&path),
+            Err(StorageError::CorruptMetadata { .. })
+        ));
+    }
+}

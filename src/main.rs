@@ -1,0 +1,125 @@
+//! `logship`: one binary for the agent and the collector.
+//!
+//! `logship run [--config FILE]` runs the roles the file has sections for
+//! (the embedded default config runs a local collector);
+//! `logship validate --config FILE` checks a config and exits.
+
+mod config;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use config::{Config, DEFAULT_CONFIG};
+
+#[derive(Parser)]
+#[command(
+    name = "logship",
+    version,
+    about = "Log-shipping agent and Kafka-compatible collector"
+)]
+struct Cli {
+    /// Log level filter (overridden by RUST_LOG when set).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the roles configured in FILE (default: a local collector on ./data).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and exit non-zero with the error if it is invalid.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Validate { config } => {
+            Config::load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::parse(DEFAULT_CONFIG, "(embedded default)")?,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(run_roles(config))
+        }
+    }
+}
+
+async fn run_roles(config: Config) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    let collector = config
+        .collector
+        .expect("validated: a collector section exists");
+    logship_collector::service::run(collector, shutdown)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+/// SIGTERM (systemd stop) or SIGINT (Ctrl-C) start a graceful shutdown.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
