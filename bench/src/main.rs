@@ -1,1 +1,252 @@
-fn main() {}
+//! `logship-bench`: release-mode harness for the storage engine.
+//!
+//! `bench/storage.sh` runs it beside `dd` and `cat` baselines and prints
+//! ratios; results go to `bench/RESULTS.md`. `crash-child` is the appending
+//! process the crash-recovery tests SIGKILL.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use bytes::{Bytes, BytesMut};
+use clap::{Parser, Subcommand, ValueEnum};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use logship_collector::metrics::Metrics;
+use logship_collector::storage::batch::BatchHeader;
+use logship_collector::storage::{FlushPolicy, Storage, StorageOptions};
+
+#[derive(Parser)]
+#[command(about = "logship storage benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Flush {
+    Always,
+    Os,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Append MiB of batches from N threads to one partition; prints MB/s.
+    Append {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        appenders: usize,
+        #[arg(long, default_value_t = 1 << 20)]
+        batch_bytes: usize,
+        #[arg(long, default_value_t = 1024)]
+        record_bytes: usize,
+        #[arg(long, default_value_t = 1024)]
+        total_mib: u64,
+        #[arg(long, value_enum, default_value_t = Flush::Always)]
+        flush: Flush,
+    },
+    /// Read a partition written by `append` from offset 0 to its end; prints MB/s.
+    Read {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1 << 20)]
+        max_bytes: usize,
+    },
+    /// Create PARTITIONS partitions with some data, close cleanly, and time re-opening.
+    Startup {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        partitions: i32,
+    },
+    /// Append forever, printing `ACK <partition> <base> <last>` once each
+    /// append is acknowledged (the crash tests SIGKILL this process).
+    CrashChild {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "crash")]
+        topic: String,
+        #[arg(long, default_value_t = 2)]
+        partitions: i32,
+        /// Small segments so kills land across rolls too.
+        #[arg(long, default_value_t = 65536)]
+        segment_bytes: u64,
+    },
+}
+
+/// One uncompressed batch of `count` records of `value_len` bytes, values
+/// produced by `value(i)`.
+fn batch(count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now,
+            key: None,
+            value: Some(Bytes::from(value(i))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encoding a batch");
+    buf.to_vec()
+}
+
+fn open(dir: &PathBuf, flush: FlushPolicy) -> Result<Arc<Storage>> {
+    let mut options = StorageOptions::new(dir);
+    options.flush = flush;
+    Storage::open(options, Metrics::new().storage).context("opening storage")
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Append {
+            dir,
+            appenders,
+            batch_bytes,
+            record_bytes,
+            total_mib,
+            flush,
+        } => {
+            let policy = match flush {
+                Flush::Always => FlushPolicy::Always,
+                Flush::Os => FlushPolicy::Os,
+            };
+            let storage = open(&dir, policy)?;
+            let mut configs = BTreeMap::new();
+            configs.insert(
+                "max.message.bytes".to_owned(),
+                (batch_bytes * 2).to_string(),
+            );
+            storage.create_topic("bench", 1, configs, false)?;
+            let part = storage.partition("bench", 0)?;
+            let per_batch = (batch_bytes / record_bytes).max(1);
+            let template = batch(per_batch, |i| vec![b'a' + (i % 26) as u8; record_bytes]);
+            let target = total_mib << 20;
+            let written = Arc::new(AtomicU64::new(0));
+            let started = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..appenders {
+                    let (part, written) = (&part, Arc::clone(&written));
+                    let mut buf = template.clone();
+                    s.spawn(move || {
+                        // The same buffer is appended again and again: the
+                        // append only rewrites its base offset.
+                        while written.fetch_add(buf.len() as u64, Ordering::Relaxed) < target {
+                            part.append(&mut buf).expect("append");
+                        }
+                    });
+                }
+            });
+            let secs = started.elapsed().as_secs_f64();
+            let bytes = part.size_bytes();
+            storage.close()?;
+            println!(
+                "append appenders={appenders} batch_bytes={} flush={} bytes={bytes} secs={secs:.3} MBps={:.1}",
+                template.len(),
+                match flush { Flush::Always => "always", Flush::Os => "os" },
+                bytes as f64 / secs / 1e6
+            );
+        }
+        Cmd::Read { dir, max_bytes } => {
+            let storage = open(&dir, FlushPolicy::Os)?;
+            let part = storage.partition("bench", 0)?;
+            let end = part.log_end_offset();
+            let started = Instant::now();
+            let (mut offset, mut bytes) = (0i64, 0u64);
+            while offset < end {
+                let r = part.read(offset, max_bytes)?;
+                bytes += r.records.len() as u64;
+                offset = last_offset_plus_one(&r.records).context("empty read below end")?;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            storage.close()?;
+            println!(
+                "read bytes={bytes} secs={secs:.3} MBps={:.1}",
+                bytes as f64 / secs / 1e6
+            );
+        }
+        Cmd::Startup { dir, partitions } => {
+            {
+                let storage = open(&dir, FlushPolicy::Os)?;
+                storage.create_topic("startup", partitions, BTreeMap::new(), false)?;
+                let template = batch(16, |_| vec![b'x'; 100]);
+                for p in 0..partitions {
+                    for _ in 0..10 {
+                        storage.append("startup", p, &mut template.clone())?;
+                    }
+                }
+                storage.close()?;
+            }
+            let started = Instant::now();
+            let storage = open(&dir, FlushPolicy::Os)?;
+            let secs = started.elapsed().as_secs_f64();
+            let n = storage.describe_topic("startup")?.partitions;
+            storage.close()?;
+            println!("startup partitions={n} clean_open_secs={secs:.3}");
+        }
+        Cmd::CrashChild {
+            dir,
+            topic,
+            partitions,
+            segment_bytes,
+        } => {
+            let storage = open(&dir, FlushPolicy::Always)?;
+            if storage.describe_topic(&topic).is_err() {
+                let mut configs = BTreeMap::new();
+                configs.insert("segment.bytes".to_owned(), segment_bytes.to_string());
+                storage.create_topic(&topic, partitions, configs, false)?;
+            }
+            let mut out = std::io::stdout().lock();
+            let mut n: u64 = 0;
+            loop {
+                let p = (n % partitions as u64) as i32;
+                let part = storage.partition(&topic, p)?;
+                let next = part.log_end_offset();
+                // Each record's value is its own expected offset, so a
+                // reader can check the log is exactly the acknowledged prefix.
+                let count = 1 + (n % 7) as usize;
+                let mut b = batch(count, |i| format!("{}", next + i as i64).into_bytes());
+                let info = part.append(&mut b)?;
+                writeln!(out, "ACK {p} {} {}", info.base_offset, info.last_offset)?;
+                out.flush()?;
+                n += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn last_offset_plus_one(mut records: &[u8]) -> Option<i64> {
+    let mut next = None;
+    while let Ok(h) = BatchHeader::parse(records) {
+        next = Some(h.next_offset());
+        records = records.get(h.total_len()..)?;
+    }
+    next
+}
