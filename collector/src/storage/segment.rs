@@ -45,8 +45,11 @@ pub struct Segment {
     /// Bytes appended since the last index entry.
     bytes_since_index: u64,
     index_interval: u64,
-    /// Wall-clock ms from which `segment.ms` is measured: the first batch's
-    /// timestamp when known, else when the segment was created or loaded.
+    /// Wall-clock ms from which `segment.ms` is measured: when the first
+    /// batch was appended (for a loaded segment, the file's birth time, or
+    /// the load time where the filesystem does not record one). Producer
+    /// timestamps are not used: a client with a skewed clock would
+    /// otherwise force a roll on every append.
     roll_base_ms: i64,
 }
 
@@ -136,6 +139,12 @@ impl Segment {
                 TimeIndex::create(&time_path)?,
             ),
         };
+        let born_ms = log
+            .metadata()
+            .and_then(|m| m.created())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(now_ms, |d| d.as_millis() as i64);
         let mut segment = Segment {
             base_offset,
             log_path,
@@ -147,7 +156,7 @@ impl Segment {
             max_timestamp: -1,
             bytes_since_index: 0,
             index_interval,
-            roll_base_ms: now_ms(),
+            roll_base_ms: born_ms,
         };
         // Where to start validating: byte 0 when rebuilding, else the last
         // indexed batch (re-reading it restores next_offset and timestamps).
@@ -224,9 +233,6 @@ impl Segment {
             } else {
                 self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
             }
-            if pos == 0 && header.max_timestamp > 0 {
-                self.roll_base_ms = header.max_timestamp;
-            }
             pos += header.total_len() as u64;
             self.size = pos;
             self.next_offset = header.next_offset();
@@ -251,9 +257,7 @@ impl Segment {
     /// assigned. `headers` describe the batches in `buf`, in order.
     pub fn append(&mut self, buf: &[u8], headers: &[BatchHeader]) -> Result<()> {
         if self.size == 0 {
-            if let Some(h) = headers.first().filter(|h| h.max_timestamp > 0) {
-                self.roll_base_ms = h.max_timestamp;
-            }
+            self.roll_base_ms = now_ms();
         }
         self.log
             .write_all_at(buf, self.size)
