@@ -579,7 +579,7 @@ fn storage_metrics_are_exported() {
     let mut b = encode_batch(3, 10, 0);
     let len = b.len();
     s.append("met", 0, &mut b).unwrap();
-    let _ = s.append("met", 0, &mut vec![0u8; 70]);
+    let _ = s.append("met", 0, &mut [0u8; 70]);
     let text = metrics.render();
     for line in [
         format!("logship_collector_log_appended_bytes_total{{topic=\"met\"}} {len}"),
