@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `logship` and `logship-bench` binaries, driven
+//! as users and operators would. One test binary, one module per area.
+
+mod collector_run;
+mod storage_crash;
 mod util;

@@ -1,1 +1,136 @@
+//! Helpers for end-to-end tests: start the real binaries, talk HTTP to them.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const LOGSHIP: &str = env!("CARGO_BIN_EXE_logship");
+pub const BENCH: &str = env!("CARGO_BIN_EXE_logship-bench");
+
+/// A running `logship run` whose stderr is drained in the background.
+pub struct Running {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        wait_timeout(&mut self.child, Duration::from_secs(20))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process did not exit in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes a collector config for `data_dir` with the HTTP listener on an
+/// ephemeral port.
+pub fn collector_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("collector.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Starts `logship run --config CONFIG` and waits until it reports its HTTP
+/// address and readiness.
+pub fn start_logship(config: &Path) -> Running {
+    let mut child = Command::new(LOGSHIP)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[logship] {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut http = None;
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("logship did not become ready");
+        if line.contains("http listening") {
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            http = Some(addr.parse().unwrap());
+        }
+        if line.contains("collector ready") {
+            break;
+        }
+    }
+    Running {
+        child,
+        http: http.expect("http address logged"),
+        log: rx,
+    }
+}
+
+/// A plain HTTP/1.0 GET; returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+/// The value of an unlabelled or fully-labelled sample in a Prometheus text page.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
