@@ -93,7 +93,9 @@ fn serves_metrics_for_loaded_storage_and_shuts_down_cleanly() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("in use by another process"), "{err}");
 
+    let recovered = running.log_lines();
     let status = running.terminate();
+    assert!(!recovered.iter().any(|l| l.contains("ERROR")), "{recovered:?}");
     assert!(status.success(), "{status:?}");
     assert!(data.join(".clean_shutdown").exists());
 

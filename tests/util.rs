@@ -14,10 +14,17 @@ pub const BENCH: &str = env!("CARGO_BIN_EXE_logship-bench");
 pub struct Running {
     pub child: Child,
     pub http: SocketAddr,
+    /// Keeps the stderr drain alive (a dropped receiver would stop it and
+    /// the child would block on a full pipe).
     pub log: mpsc::Receiver<String>,
 }
 
 impl Running {
+    /// Log lines printed since start-up finished.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
