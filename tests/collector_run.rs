@@ -95,7 +95,10 @@ fn serves_metrics_for_loaded_storage_and_shuts_down_cleanly() {
 
     let recovered = running.log_lines();
     let status = running.terminate();
-    assert!(!recovered.iter().any(|l| l.contains("ERROR")), "{recovered:?}");
+    assert!(
+        !recovered.iter().any(|l| l.contains("ERROR")),
+        "{recovered:?}"
+    );
     assert!(status.success(), "{status:?}");
     assert!(data.join(".clean_shutdown").exists());
 
