@@ -48,6 +48,18 @@ pub enum StorageError {
         size: usize,
         max: usize,
     },
+    #[error("out of order sequence for {topic}-{partition}: {reason}")]
+    OutOfOrderSequence {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
+    #[error("invalid producer epoch for {topic}-{partition}: {reason}")]
+    InvalidProducerEpoch {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
     #[error(
         "{topic}-{partition} is offline after an I/O error; restart the collector to recover it"
     )]
@@ -83,6 +95,8 @@ impl StorageError {
             StorageError::OffsetOutOfRange { .. } => 1,
             StorageError::CorruptBatch { .. } => 2,
             StorageError::BatchTooLarge { .. } => 10,
+            StorageError::OutOfOrderSequence { .. } => 45,
+            StorageError::InvalidProducerEpoch { .. } => 47,
             StorageError::PartitionOffline { .. }
             | StorageError::DataDirLocked { .. }
             | StorageError::CorruptMetadata { .. }

@@ -212,19 +212,31 @@ pub(crate) mod tests {
 
     /// Encodes `count` records of `value_len` bytes with `kafka-protocol`.
     pub(crate) fn encode_batch(count: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
+        encode_idempotent(-1, -1, 0, count, value_len, timestamp)
+    }
+
+    /// A batch from an idempotent producer starting at sequence `seq`.
+    pub(crate) fn encode_idempotent(
+        producer_id: i64,
+        epoch: i16,
+        seq: i32,
+        count: usize,
+        value_len: usize,
+        timestamp: i64,
+    ) -> Vec<u8> {
         let records: Vec<Record> = (0..count)
             .map(|i| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch: epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 // kafka-protocol starts a new batch whenever offset minus
                 // sequence changes, so keep them in step.
-                sequence: i as i32,
+                sequence: seq + i as i32,
                 timestamp: timestamp + i as i64,
                 key: Some(Bytes::from(format!("key-{i}"))),
                 value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; value_len])),

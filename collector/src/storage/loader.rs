@@ -8,10 +8,12 @@
 //! when they rolled; they are rebuilt too if an index is missing or
 //! inconsistent. Whatever was recovered is fsynced before it is served.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::partition::{FlushPolicy, Log, Partition};
+use super::producer::{self, ProducerState};
 use super::segment::{self, Segment};
 use super::topic::TopicConfig;
 use crate::error::{Result, StorageError};
@@ -43,7 +45,7 @@ pub(crate) fn load_partition(
     remove_orphan_indexes(dir, &bases)?;
 
     let interval = config.index_interval_bytes;
-    let mut segments = std::collections::BTreeMap::new();
+    let mut segments = BTreeMap::new();
     let mut expected_next: Option<i64> = None;
     let last = bases.len().saturating_sub(1);
     for (i, base) in bases.iter().copied().enumerate() {
@@ -88,15 +90,40 @@ pub(crate) fn load_partition(
         super::topic::sync_dir(dir)?;
         segments.insert(0, seg);
     }
+    let producers = rebuild_producer_state(dir, &segments)?;
     Ok(Partition::new(
         topic,
         id,
         dir.to_owned(),
         config,
         flush,
-        Log { segments },
+        Log {
+            segments,
+            producers,
+        },
         metrics.clone(),
     ))
+}
+
+/// Producer state from the newest snapshot plus the batch headers after it
+/// (the whole log when there is no snapshot).
+fn rebuild_producer_state(dir: &Path, segments: &BTreeMap<i64, Segment>) -> Result<ProducerState> {
+    let end = segments
+        .values()
+        .next_back()
+        .map_or(0, Segment::next_offset);
+    let (from, mut state) = producer::load_snapshot(dir, end)?.unwrap_or_default();
+    for seg in segments.values().filter(|s| s.next_offset() > from) {
+        let file = seg.file();
+        segment::scan_headers(&file, seg.scan_start(from), seg.size(), |h| {
+            if h.base_offset >= from {
+                state.update(h);
+            }
+            false
+        })
+        .map_err(|e| StorageError::io(seg.log_path(), e))?;
+    }
+    Ok(state)
 }
 
 fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod index;
 pub mod loader;
 pub mod partition;
+pub mod producer;
 pub mod segment;
 pub mod topic;
 

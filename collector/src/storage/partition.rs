@@ -21,6 +21,7 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{self, BatchHeader};
+use super::producer::{self, ProducerState, SequenceCheck, SequenceError};
 use super::segment::{self, now_ms, Segment};
 use super::topic::{sync_dir, TopicConfig};
 use crate::error::{Result, StorageError};
@@ -60,6 +61,7 @@ pub struct ReadResult {
 
 pub(crate) struct Log {
     pub(crate) segments: BTreeMap<i64, Segment>,
+    pub(crate) producers: ProducerState,
 }
 
 impl Log {
@@ -227,6 +229,15 @@ impl Partition {
                     partition: self.id,
                 });
             }
+            if let Some((base_offset, last_offset)) =
+                self.check_sequences(&log.producers, &headers)?
+            {
+                return Ok(AppendInfo {
+                    base_offset,
+                    last_offset,
+                    log_start_offset: log.start_offset(),
+                });
+            }
             self.maybe_roll(&mut log, &config, buf.len() as u64, records)?;
             let base_offset = log.end_offset();
             let mut next = base_offset;
@@ -238,6 +249,9 @@ impl Partition {
                 at += h.total_len();
             }
             log.active_mut().append(buf, &headers)?;
+            for h in &headers {
+                log.producers.update(h);
+            }
             self.topic_metrics.appended_bytes.inc_by(buf.len() as u64);
             self.topic_metrics
                 .appended_batches
@@ -257,6 +271,61 @@ impl Partition {
             self.wait_durable(info.last_offset + 1)?;
         }
         Ok(info)
+    }
+
+    /// Checks idempotent producers' sequences. Returns the original offsets
+    /// when every batch is a retry of one already appended (acknowledged,
+    /// not appended again); an error when any batch is out of order.
+    fn check_sequences(
+        &self,
+        state: &ProducerState,
+        headers: &[BatchHeader],
+    ) -> Result<Option<(i64, i64)>> {
+        if !headers.iter().any(BatchHeader::has_producer_id) {
+            return Ok(None);
+        }
+        let refuse = |e: SequenceError| match e {
+            SequenceError::StaleEpoch { .. } => StorageError::InvalidProducerEpoch {
+                topic: self.topic.clone(),
+                partition: self.id,
+                reason: e.to_string(),
+            },
+            SequenceError::OutOfOrder { .. } => StorageError::OutOfOrderSequence {
+                topic: self.topic.clone(),
+                partition: self.id,
+                reason: e.to_string(),
+            },
+        };
+        // Later batches of one request are checked against the state the
+        // earlier ones would leave.
+        let mut scratch: Option<ProducerState> = None;
+        let mut dups = Vec::new();
+        for h in headers {
+            let current = scratch.as_ref().unwrap_or(state);
+            match current.check(h).map_err(refuse)? {
+                SequenceCheck::Duplicate(r) => dups.push(r),
+                SequenceCheck::Append if headers.len() > 1 => {
+                    let mut next = current.clone();
+                    next.update(h);
+                    scratch = Some(next);
+                }
+                SequenceCheck::Append => {}
+            }
+        }
+        if dups.is_empty() {
+            return Ok(None);
+        }
+        if dups.len() != headers.len() {
+            return Err(StorageError::OutOfOrderSequence {
+                topic: self.topic.clone(),
+                partition: self.id,
+                reason: "a request mixes retried and new batches".to_owned(),
+            });
+        }
+        Ok(Some((
+            dups[0].base_offset,
+            dups[dups.len() - 1].last_offset,
+        )))
     }
 
     /// Rolls to a new segment if the incoming bytes would overflow the
@@ -290,6 +359,8 @@ impl Partition {
         self.count_fsync(Instant::now());
         result.inspect_err(|_| self.offline.store(true, Ordering::Release))?;
         let next = log.end_offset();
+        // Start-up then only scans the new active segment for producer state.
+        producer::save_snapshot(&self.dir, next, &log.producers)?;
         let interval = self.config().index_interval_bytes;
         let seg = Segment::create(&self.dir, next, interval)?;
         sync_dir(&self.dir)?;
@@ -373,13 +444,19 @@ impl Partition {
         Ok(())
     }
 
-    /// fsyncs every segment's log and indexes (clean shutdown).
+    /// fsyncs every segment's log and indexes and snapshots producer state
+    /// at the log end (clean shutdown).
     pub(crate) fn sync_all(&self) -> Result<()> {
         let log = lock(&self.log);
         for seg in log.segments.values() {
             seg.sync()?;
         }
-        Ok(())
+        producer::save_snapshot(&self.dir, log.end_offset(), &log.producers)
+    }
+
+    /// The epoch and last sequence `producer_id` appended here, if any.
+    pub fn last_producer_sequence(&self, producer_id: i64) -> Option<(i16, i32)> {
+        lock(&self.log).producers.last_sequence(producer_id)
     }
 
     pub fn log_start_offset(&self) -> i64 {

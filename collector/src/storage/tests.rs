@@ -8,7 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use rand::{Rng, SeedableRng};
 
-use super::batch::tests::encode_batch;
+use super::batch::tests::{encode_batch, encode_idempotent};
 use super::*;
 use crate::metrics::Metrics;
 
@@ -619,4 +619,77 @@ async fn maintenance_task_runs_retention_on_schedule() {
     }
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[test]
+fn idempotent_producer_duplicates_and_gaps_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.create_topic("idem", 1, configs(&[("segment.bytes", "1024")]), false)
+        .unwrap();
+    let p = s.partition("idem", 0).unwrap();
+    let mut seq = 0;
+    for _ in 0..20 {
+        let info = p
+            .append(&mut encode_idempotent(42, 0, seq, 3, 50, 0))
+            .unwrap();
+        assert_eq!(info.base_offset, seq as i64);
+        seq += 3;
+    }
+    assert!(p.segment_count() > 2, "snapshots are taken at rolls");
+    // A retried batch is acknowledged with its original offsets, not appended.
+    let retry = p
+        .append(&mut encode_idempotent(42, 0, 57, 3, 50, 0))
+        .unwrap();
+    assert_eq!((retry.base_offset, retry.last_offset), (57, 59));
+    assert_eq!(p.log_end_offset(), 60);
+    // A gap is refused with OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch too.
+    let gap = p
+        .append(&mut encode_idempotent(42, 0, 61, 1, 50, 0))
+        .unwrap_err();
+    assert_eq!(gap.kafka_code(), 45, "{gap}");
+    p.append(&mut encode_idempotent(43, 1, 0, 1, 50, 0))
+        .unwrap();
+    let stale = p
+        .append(&mut encode_idempotent(43, 0, 1, 1, 50, 0))
+        .unwrap_err();
+    assert_eq!(stale.kafka_code(), 47, "{stale}");
+    assert_eq!(p.last_producer_sequence(42), Some((0, 59)));
+
+    let check = |s: &Arc<Storage>| {
+        let p = s.partition("idem", 0).unwrap();
+        assert_eq!(p.last_producer_sequence(42), Some((0, 59)));
+        let retry = p
+            .append(&mut encode_idempotent(42, 0, 57, 3, 50, 0))
+            .unwrap();
+        assert_eq!(retry.base_offset, 57);
+        assert_eq!(
+            p.append(&mut encode_idempotent(42, 0, 99, 1, 50, 0))
+                .unwrap_err()
+                .kafka_code(),
+            45
+        );
+    };
+    // Clean restart: from the shutdown snapshot.
+    s.close().unwrap();
+    drop((p, s));
+    let s = open(dir.path());
+    check(&s);
+    // Unclean restart with every snapshot gone: rebuilt from the log.
+    drop(s);
+    for e in std::fs::read_dir(dir.path().join("idem-0")).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().unwrap() == "snapshot" {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let s = open(dir.path());
+    check(&s);
+    let p = s.partition("idem", 0).unwrap();
+    assert_eq!(
+        p.append(&mut encode_idempotent(42, 0, 60, 2, 50, 0))
+            .unwrap()
+            .base_offset,
+        61
+    );
 }
