@@ -73,7 +73,7 @@ mod tests {
             Config::parse("collector:\n  storage:\n    flush_interval: soon\n", "t").unwrap_err();
         assert!(format!("{err:#}").contains("invalid duration"));
         let err = Config::parse(
-            "collector:\n  topic_defaults:\n    retention.ms: forever\n",
+            "collector:\n  defaults:\n    configs:\n      retention.ms: forever\n",
             "t",
         )
         .unwrap_err();

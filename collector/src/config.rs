@@ -20,11 +20,134 @@ pub struct CollectorConfig {
     #[serde(default)]
     pub http: HttpConfig,
     #[serde(default)]
-    pub storage: StorageConfig,
-    /// Defaults for every topic, under Kafka's topic config names
-    /// (`retention.ms`, `segment.bytes`, ...). Topics may override them.
+    pub kafka: KafkaConfig,
     #[serde(default)]
-    pub topic_defaults: BTreeMap<String, serde_yaml_ng::Value>,
+    pub storage: StorageConfig,
+    /// Create unknown topics when a client asks for them in Metadata or
+    /// Produce, with `defaults.partitions` partitions. Default true.
+    #[serde(default = "yes")]
+    pub auto_create_topics: bool,
+    #[serde(default)]
+    pub defaults: TopicDefaults,
+}
+
+/// Defaults for new topics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicDefaults {
+    /// Partitions of auto-created topics and of CreateTopics with -1. Default 1.
+    #[serde(default = "one")]
+    pub partitions: i32,
+    /// Topic configs under Kafka's names (`retention.ms`, `segment.bytes`,
+    /// ...); a topic may override them.
+    #[serde(default)]
+    pub configs: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            partitions: 1,
+            configs: BTreeMap::new(),
+        }
+    }
+}
+
+/// The Kafka protocol listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Default `127.0.0.1:9092`.
+    #[serde(default = "default_kafka_listen")]
+    pub listen: SocketAddr,
+    /// `host:port` clients are told to connect to (Metadata). Default: the
+    /// listen address (the host name when listening on all interfaces).
+    #[serde(default)]
+    pub advertised: Option<String>,
+    /// Largest request accepted (Kafka's `socket.request.max.bytes`); a
+    /// bigger length prefix closes the connection. Default `100MiB`.
+    #[serde(
+        default = "default_max_request",
+        deserialize_with = "size::deserialize"
+    )]
+    pub max_request_bytes: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            listen: default_kafka_listen(),
+            advertised: None,
+            max_request_bytes: default_max_request(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> i32 {
+    1
+}
+fn default_kafka_listen() -> SocketAddr {
+    "127.0.0.1:9092".parse().expect("valid address")
+}
+fn default_max_request() -> u64 {
+    100 << 20
+}
+
+/// Sizes written as a number of bytes or with a unit: `"64MiB"`, `"1GB"`.
+pub mod size {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn parse(text: &str) -> Result<u64, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size {text:?}; write e.g. \"64MiB\""))?;
+        let mult: u64 =
+            match unit.trim() {
+                "" | "B" => 1,
+                "KB" | "kB" => 1_000,
+                "KiB" => 1 << 10,
+                "MB" => 1_000_000,
+                "MiB" => 1 << 20,
+                "GB" => 1_000_000_000,
+                "GiB" => 1 << 30,
+                other => return Err(format!(
+                    "unknown size unit {other:?} in {text:?}; use B, KiB, MiB, GiB, KB, MB or GB"
+                )),
+            };
+        n.checked_mul(mult)
+            .ok_or_else(|| format!("size {text:?} is too large"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(n),
+            Raw::S(s) => parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn sizes() {
+            assert_eq!(super::parse("64MiB"), Ok(64 << 20));
+            assert_eq!(super::parse("10"), Ok(10));
+            assert_eq!(super::parse("2 GB"), Ok(2_000_000_000));
+            assert!(super::parse("5 parsecs").is_err());
+            assert!(super::parse("MiB").is_err());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,8 +235,10 @@ impl Default for CollectorConfig {
         CollectorConfig {
             data_dir: default_data_dir(),
             http: HttpConfig::default(),
+            kafka: KafkaConfig::default(),
             storage: StorageConfig::default(),
-            topic_defaults: BTreeMap::new(),
+            auto_create_topics: true,
+            defaults: TopicDefaults::default(),
         }
     }
 }
@@ -122,19 +247,33 @@ impl CollectorConfig {
     /// Checks values that serde cannot and builds the storage options.
     pub fn validate(&self) -> Result<StorageOptions, String> {
         let mut defaults = TopicConfig::default();
-        for (key, value) in &self.topic_defaults {
+        for (key, value) in &self.defaults.configs {
             let text = match value {
                 serde_yaml_ng::Value::String(s) => s.clone(),
                 serde_yaml_ng::Value::Number(n) => n.to_string(),
-                other => {
-                    return Err(format!(
-                    "collector.topic_defaults.{key}: expected a number or string, got {other:?}"
-                ))
-                }
+                other => return Err(format!(
+                    "collector.defaults.configs.{key}: expected a number or string, got {other:?}"
+                )),
             };
             defaults
                 .set(key, &text)
-                .map_err(|e| format!("collector.topic_defaults: {e}"))?;
+                .map_err(|e| format!("collector.defaults.configs: {e}"))?;
+        }
+        if !(1..=crate::storage::MAX_PARTITIONS).contains(&self.defaults.partitions) {
+            return Err(format!(
+                "collector.defaults.partitions: must be between 1 and {}",
+                crate::storage::MAX_PARTITIONS
+            ));
+        }
+        if let Some(adv) = &self.kafka.advertised {
+            let ok = adv
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if !ok {
+                return Err(format!(
+                    "collector.kafka.advertised: {adv:?} is not host:port"
+                ));
+            }
         }
         if self.storage.flush_interval.is_zero() || self.storage.retention_check_interval.is_zero()
         {

@@ -7,16 +7,22 @@
 //!   roll, retention), `loader` (start-up and crash recovery), `topic`
 //!   (topic configs and the atomic metadata file), `mod.rs` (`Storage`,
 //!   the log manager: topics, partitions, background retention).
+//! - [`server`] (accept loop), [`connection`] (frames, in-order responses),
+//!   [`handler`] (one file per Kafka API), [`broker`] (what handlers share).
 //! - [`config`]: the collector's YAML section, validated into runtime values.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the collector's Prometheus registry (`logship_collector_*`).
 //! - [`service`]: runs the collector role (storage, maintenance, listeners).
 //! - [`error`]: the crate's error type and its Kafka error codes.
 
+pub mod broker;
 pub mod config;
+pub mod connection;
 pub mod error;
+pub mod handler;
 pub mod http;
 pub mod metrics;
+pub mod server;
 pub mod service;
 pub mod storage;
 

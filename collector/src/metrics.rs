@@ -12,13 +12,19 @@ use prometheus::{
 pub struct Metrics {
     pub registry: Registry,
     pub storage: StorageMetrics,
+    pub kafka: KafkaMetrics,
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let storage = StorageMetrics::register(&registry);
-        Metrics { registry, storage }
+        let kafka = KafkaMetrics::register(&registry);
+        Metrics {
+            registry,
+            storage,
+            kafka,
+        }
     }
 
     /// The Prometheus text exposition of every registered metric.
@@ -112,5 +118,53 @@ impl StorageMetrics {
 
     pub fn append_error(&self, reason: &str) {
         self.append_errors.with_label_values(&[reason]).inc();
+    }
+}
+
+/// Kafka protocol server metrics (collector/src/server.rs, connection.rs, handler/).
+#[derive(Clone)]
+pub struct KafkaMetrics {
+    pub connections: IntGauge,
+    pub connections_total: IntCounter,
+    requests: IntCounterVec,
+    request_seconds: prometheus::HistogramVec,
+    request_errors: IntCounterVec,
+    partition_errors: IntCounterVec,
+    pub produced_bytes: IntCounter,
+    pub fetched_bytes: IntCounter,
+}
+
+impl KafkaMetrics {
+    pub fn register(r: &Registry) -> Self {
+        KafkaMetrics {
+            connections: reg(r, IntGauge::new("logship_collector_kafka_connections", "Open Kafka protocol connections.").unwrap()),
+            connections_total: reg(r, IntCounter::new("logship_collector_kafka_connections_total", "Kafka protocol connections accepted.").unwrap()),
+            requests: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_requests_total", "Kafka requests handled, by API."), &["api"]).unwrap()),
+            request_seconds: reg(r, prometheus::HistogramVec::new(HistogramOpts::new("logship_collector_kafka_request_duration_seconds", "Time to handle a Kafka request (Fetch includes its long-poll wait).").buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]), &["api"]).unwrap()),
+            request_errors: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_request_errors_total", "Requests refused before handling, by kind (oversized, malformed, unsupported_api, unsupported_version); the connection is closed."), &["kind"]).unwrap()),
+            partition_errors: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_partition_errors_total", "Kafka error codes returned for partitions and topics, by API and code."), &["api", "code"]).unwrap()),
+            produced_bytes: reg(r, IntCounter::new("logship_collector_kafka_produced_bytes_total", "Record batch bytes received in Produce requests and appended.").unwrap()),
+            fetched_bytes: reg(r, IntCounter::new("logship_collector_kafka_fetched_bytes_total", "Record batch bytes returned in Fetch responses.").unwrap()),
+        }
+    }
+
+    pub fn request(&self, api: &str, seconds: f64) {
+        self.requests.with_label_values(&[api]).inc();
+        self.request_seconds
+            .with_label_values(&[api])
+            .observe(seconds);
+    }
+
+    pub fn request_error(&self, kind: &str) {
+        self.request_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts a non-zero error code returned inside a response.
+    pub fn partition_error(&self, api: &str, code: i16) {
+        if code != 0 {
+            self.partition_errors
+                .with_label_values(&[api, &code.to_string()])
+                .inc();
+        }
     }
 }

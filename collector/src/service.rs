@@ -6,9 +6,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::{Broker, BrokerSettings};
 use crate::config::CollectorConfig;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
+use crate::server;
 use crate::storage::{self, Storage};
 
 /// Runs until `shutdown` is cancelled, then drains and writes the
@@ -22,6 +24,27 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("opening storage: {e}"))?;
+
+    let kafka_listener = TcpListener::bind(config.kafka.listen)
+        .await
+        .map_err(|e| format!("binding Kafka listener {}: {e}", config.kafka.listen))?;
+    let kafka_addr = kafka_listener.local_addr().map_err(|e| e.to_string())?;
+    let (host, port) = advertised(&config, kafka_addr);
+    let broker = Arc::new(
+        Broker::new(
+            Arc::clone(&storage),
+            metrics.clone(),
+            BrokerSettings {
+                host,
+                port,
+                auto_create_topics: config.auto_create_topics,
+                default_partitions: config.defaults.partitions,
+                max_request_bytes: config.kafka.max_request_bytes,
+            },
+        )
+        .map_err(|e| format!("starting the broker: {e}"))?,
+    );
+    tracing::info!(addr = %kafka_addr, advertised = %format!("{}:{}", broker.host, broker.port), "kafka listening");
 
     let listener = TcpListener::bind(config.http.listen)
         .await
@@ -38,11 +61,13 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
     let http = tokio::spawn(http::serve(listener, state, async move {
         stop.cancelled().await
     }));
+    let kafka = tokio::spawn(server::run(kafka_listener, broker, shutdown.clone()));
     tracing::info!("collector ready");
 
     shutdown.cancelled().await;
     tracing::info!("collector shutting down");
     let _ = maintenance.await;
+    let _ = kafka.await;
     match http.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "http listener ended with an error"),
         Err(e) => tracing::warn!(error = %e, "http task failed"),
@@ -52,4 +77,25 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("closing storage: {e}"))
+}
+
+/// The host and port Metadata advertises: the configured one, else the
+/// listen address (the host name when listening on all interfaces).
+fn advertised(config: &CollectorConfig, bound: std::net::SocketAddr) -> (String, i32) {
+    if let Some((host, port)) = config
+        .kafka
+        .advertised
+        .as_deref()
+        .and_then(|a| a.rsplit_once(':'))
+    {
+        return (host.to_owned(), port.parse().unwrap_or(bound.port() as i32));
+    }
+    let host = if bound.ip().is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned())
+    } else {
+        bound.ip().to_string()
+    };
+    (host, bound.port() as i32)
 }

@@ -1,0 +1,92 @@
+//! CreateTopics: partitions (-1 = the collector's default), replication
+//! factor 1 or -1 (one node), configs under Kafka's names, validate-only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use super::{blocking, str_bytes};
+use crate::broker::Broker;
+use crate::storage::topic::CONFIG_KEYS;
+
+fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> CreatableTopicResult {
+    let name = t.name.0.to_string();
+    let result = CreatableTopicResult::default().with_name(t.name.clone());
+    let fail = |code: i16, msg: String| {
+        result
+            .clone()
+            .with_error_code(code)
+            .with_error_message(Some(str_bytes(&msg)))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+    };
+    if t.replication_factor > 1 {
+        return fail(
+            38,
+            format!("replication factor {} is larger than the 1 broker available; logship is one node (use Kafka to scale out)", t.replication_factor),
+        );
+    }
+    let partitions = if !t.assignments.is_empty() {
+        t.assignments.len() as i32
+    } else if t.num_partitions == -1 {
+        broker.default_partitions
+    } else {
+        t.num_partitions
+    };
+    let mut overrides = BTreeMap::new();
+    for c in &t.configs {
+        match &c.value {
+            Some(v) => {
+                overrides.insert(c.name.to_string(), v.to_string());
+            }
+            None => return fail(40, format!("config {} has a null value", c.name)),
+        }
+    }
+    match broker
+        .storage
+        .create_topic(&name, partitions, overrides, validate_only)
+    {
+        Ok(d) => result
+            .with_topic_id(d.id)
+            .with_num_partitions(d.partitions)
+            .with_replication_factor(1)
+            .with_configs(Some(
+                CONFIG_KEYS
+                    .iter()
+                    .map(|k| {
+                        CreatableTopicConfigs::default()
+                            .with_name(str_bytes(k))
+                            .with_value(d.config.get(k).map(|v| str_bytes(&v)))
+                            .with_config_source(if d.overrides.contains_key(*k) { 1 } else { 5 })
+                    })
+                    .collect(),
+            )),
+        Err(e) => fail(e.kafka_code(), e.to_string()),
+    }
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: CreateTopicsRequest,
+    _version: i16,
+) -> CreateTopicsResponse {
+    let b = Arc::clone(broker);
+    let topics = blocking(move || {
+        req.topics
+            .iter()
+            .map(|t| create(&b, t, req.validate_only))
+            .inspect(|r| {
+                b.metrics
+                    .kafka
+                    .partition_error("create_topics", r.error_code)
+            })
+            .collect()
+    })
+    .await;
+    CreateTopicsResponse::default().with_topics(topics)
+}

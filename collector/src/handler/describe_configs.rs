@@ -1,0 +1,118 @@
+//! DescribeConfigs: a topic's effective configs (overrides marked as
+//! dynamic topic configs, the rest as defaults); the broker resource answers
+//! with the topic defaults under Kafka's `log.*` broker names where they exist.
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+use super::str_bytes;
+use crate::broker::{Broker, NODE_ID};
+use crate::storage::topic::CONFIG_KEYS;
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(name))
+        .with_value(Some(str_bytes(&value)))
+        .with_config_source(source)
+        .with_read_only(false)
+}
+
+pub fn handle(
+    broker: &Broker,
+    req: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let wanted = |k: &str| {
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|w| **w == *k))
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match r.resource_type {
+                TOPIC => match broker.storage.describe_topic(&r.resource_name) {
+                    Ok(d) => result.with_configs(
+                        CONFIG_KEYS
+                            .iter()
+                            .filter(|k| wanted(k))
+                            .map(|k| {
+                                let source = if d.overrides.contains_key(*k) {
+                                    SOURCE_DYNAMIC_TOPIC
+                                } else {
+                                    SOURCE_DEFAULT
+                                };
+                                entry(k, d.config.get(k).unwrap_or_default(), source)
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => result
+                        .with_error_code(e.kafka_code())
+                        .with_error_message(Some(str_bytes(&e.to_string()))),
+                },
+                BROKER
+                    if r.resource_name.is_empty() || *r.resource_name == *NODE_ID.to_string() =>
+                {
+                    let defaults = &broker.storage.options().defaults;
+                    let pairs = [
+                        ("log.segment.bytes", "segment.bytes"),
+                        ("log.retention.ms", "retention.ms"),
+                        ("log.retention.bytes", "retention.bytes"),
+                        ("message.max.bytes", "max.message.bytes"),
+                        ("log.index.interval.bytes", "index.interval.bytes"),
+                        ("log.cleanup.policy", "cleanup.policy"),
+                    ];
+                    let mut configs: Vec<_> = pairs
+                        .iter()
+                        .filter(|(broker_key, _)| wanted(broker_key))
+                        .map(|(broker_key, topic_key)| {
+                            entry(
+                                broker_key,
+                                defaults.get(topic_key).unwrap_or_default(),
+                                SOURCE_DEFAULT,
+                            )
+                        })
+                        .collect();
+                    if wanted("num.partitions") {
+                        configs.push(entry(
+                            "num.partitions",
+                            broker.default_partitions.to_string(),
+                            SOURCE_DEFAULT,
+                        ));
+                    }
+                    if wanted("auto.create.topics.enable") {
+                        configs.push(entry(
+                            "auto.create.topics.enable",
+                            broker.auto_create_topics.to_string(),
+                            SOURCE_DEFAULT,
+                        ));
+                    }
+                    result.with_configs(configs)
+                }
+                other => result
+                    .with_error_code(42) // INVALID_REQUEST
+                    .with_error_message(Some(str_bytes(&format!(
+                        "unsupported resource type {other} or unknown broker"
+                    )))),
+            }
+        })
+        .inspect(|r| {
+            broker
+                .metrics
+                .kafka
+                .partition_error("describe_configs", r.error_code)
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

@@ -1,0 +1,102 @@
+//! Metadata: brokers (just us, also the controller), topics and partitions,
+//! auto-creating requested topics when allowed.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::{blocking, str_bytes};
+use crate::broker::{Broker, NODE_ID};
+use crate::storage::{validate_topic_name, TopicDescription};
+
+pub async fn handle(
+    broker: &std::sync::Arc<Broker>,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    // v0: an empty list means all topics; v1+: null means all, empty none.
+    let requested: Option<Vec<String>> = match req.topics {
+        None => None,
+        Some(t) if version == 0 && t.is_empty() => None,
+        Some(t) => Some(
+            t.into_iter()
+                .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                .collect(),
+        ),
+    };
+    // Auto-creation was per-request from v4; before that it was always on.
+    let allow_create = broker.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let storage = std::sync::Arc::clone(&broker.storage);
+    let default_partitions = broker.default_partitions;
+    let found: Vec<(String, Result<TopicDescription, i16>)> = blocking(move || match requested {
+        None => storage
+            .list_topics()
+            .into_iter()
+            .map(|d| (d.name.clone(), Ok(d)))
+            .collect(),
+        Some(names) => names
+            .into_iter()
+            .map(|name| {
+                let result = match storage.describe_topic(&name) {
+                    Ok(d) => Ok(d),
+                    Err(_) if validate_topic_name(&name).is_err() => Err(17),
+                    Err(_) if allow_create => {
+                        match storage.create_topic(
+                            &name,
+                            default_partitions,
+                            Default::default(),
+                            false,
+                        ) {
+                            Ok(d) => Ok(d),
+                            Err(crate::StorageError::TopicExists(_)) => {
+                                storage.describe_topic(&name).map_err(|e| e.kafka_code())
+                            }
+                            Err(e) => Err(e.kafka_code()),
+                        }
+                    }
+                    Err(e) => Err(e.kafka_code()),
+                };
+                (name, result)
+            })
+            .collect(),
+    })
+    .await;
+
+    let topics = found
+        .into_iter()
+        .map(|(name, result)| {
+            let topic =
+                MetadataResponseTopic::default().with_name(Some(TopicName(str_bytes(&name))));
+            match result {
+                Ok(d) => {
+                    topic.with_topic_id(d.id).with_partitions(
+                        (0..d.partitions)
+                            .map(|p| {
+                                MetadataResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_leader_id(BrokerId(NODE_ID))
+                                    // -1: clients skip leader-epoch validation.
+                                    .with_leader_epoch(-1)
+                                    .with_replica_nodes(vec![BrokerId(NODE_ID)])
+                                    .with_isr_nodes(vec![BrokerId(NODE_ID)])
+                            })
+                            .collect(),
+                    )
+                }
+                Err(code) => {
+                    broker.metrics.kafka.partition_error("metadata", code);
+                    topic.with_error_code(code)
+                }
+            }
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(NODE_ID))
+            .with_host(str_bytes(&broker.host))
+            .with_port(broker.port)])
+        .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
+        .with_controller_id(BrokerId(NODE_ID))
+        .with_topics(topics)
+}

@@ -1,0 +1,222 @@
+//! Kafka request routing: read the request header, refuse what is not
+//! supported the way Kafka does, decode with `kafka-protocol`, call the
+//! API's handler (one file per API), encode the response.
+//!
+//! Handlers are free of socket I/O: they take a decoded request and return a
+//! response, with per-topic and per-partition failures as Kafka error codes
+//! in the response, never as a Rust error.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+use crate::broker::Broker;
+
+/// What the connection should do with a request.
+pub enum Outcome {
+    /// Send these bytes (length prefix included).
+    Respond(BytesMut),
+    /// Produce with acks=0: no response.
+    NoResponse,
+    /// Unparseable or unsupported: log, close the connection.
+    Close(String),
+}
+
+/// The versions served, per API: contiguous ranges that include the old
+/// versions librdkafka 2.0.2 checks for (KAFKA_NOTES.md).
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    Some(match key {
+        ApiKey::Produce => (3, 9),
+        ApiKey::Fetch => (4, 11),
+        ApiKey::ListOffsets => (1, 7),
+        ApiKey::Metadata => (0, 12),
+        ApiKey::ApiVersions => (0, 3),
+        ApiKey::CreateTopics => (2, 7),
+        ApiKey::DeleteTopics => (1, 6),
+        ApiKey::InitProducerId => (0, 4),
+        ApiKey::DescribeConfigs => (1, 4),
+        ApiKey::CreatePartitions => (0, 3),
+        ApiKey::DescribeCluster => (0, 1),
+        _ => return None,
+    })
+}
+
+/// Every served API, for ApiVersions.
+pub const SERVED: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+    ApiKey::DescribeConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::DescribeCluster,
+];
+
+/// Encodes a response frame: length prefix, header, body.
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> Result<BytesMut, String> {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, R::header_version(version))
+        .map_err(|e| format!("encoding response header: {e}"))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| format!("encoding response: {e}"))?;
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
+fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
+    T::decode(body, version).map_err(|e| format!("malformed request body: {e}"))
+}
+
+/// Turns a response (or an encoding failure) into an outcome.
+fn reply<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, body: &R) -> Outcome {
+    match encode_response(correlation_id, version, body) {
+        Ok(buf) => Outcome::Respond(buf),
+        Err(e) => Outcome::Close(e),
+    }
+}
+
+pub fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+/// Handles one request frame (without its length prefix).
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
+    let started = Instant::now();
+    if frame.len() < 8 {
+        broker.metrics.kafka.request_error("malformed");
+        return Outcome::Close(format!(
+            "request of {} bytes is shorter than a header",
+            frame.len()
+        ));
+    }
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let Some((key, (min, max))) = ApiKey::try_from(api_key)
+        .ok()
+        .and_then(|k| supported_versions(k).map(|r| (k, r)))
+    else {
+        broker.metrics.kafka.request_error("unsupported_api");
+        return Outcome::Close(format!("unsupported API key {api_key}"));
+    };
+    if version < min || version > max {
+        if key == ApiKey::ApiVersions {
+            // Answer in v0 so any client can read it, then it retries lower.
+            return api_versions::unsupported_version(correlation_id);
+        }
+        broker.metrics.kafka.request_error("unsupported_version");
+        return Outcome::Close(format!(
+            "{key:?} v{version} is not supported (v{min}..=v{max})"
+        ));
+    }
+    let mut body = frame;
+    if let Err(e) = RequestHeader::decode(&mut body, key.request_header_version(version)) {
+        broker.metrics.kafka.request_error("malformed");
+        return Outcome::Close(format!("malformed {key:?} request header: {e}"));
+    }
+    let outcome = route(broker, key, version, correlation_id, &mut body).await;
+    if let Outcome::Close(_) = outcome {
+        broker.metrics.kafka.request_error("malformed");
+    }
+    broker
+        .metrics
+        .kafka
+        .request(api_name(key), started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn route(
+    broker: &Arc<Broker>,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &mut Bytes,
+) -> Outcome {
+    macro_rules! call {
+        (async $handler:path) => {{
+            match decode(body, version) {
+                Ok(req) => reply(
+                    correlation_id,
+                    version,
+                    &$handler(broker, req, version).await,
+                ),
+                Err(e) => Outcome::Close(format!("{key:?} v{version}: {e}")),
+            }
+        }};
+        ($handler:path) => {{
+            match decode(body, version) {
+                Ok(req) => reply(correlation_id, version, &$handler(broker, req, version)),
+                Err(e) => Outcome::Close(format!("{key:?} v{version}: {e}")),
+            }
+        }};
+    }
+    match key {
+        ApiKey::ApiVersions => call!(api_versions::handle),
+        ApiKey::Metadata => call!(async metadata::handle),
+        ApiKey::Produce => match decode(body, version) {
+            Ok(req) => produce::handle(broker, req, version, correlation_id).await,
+            Err(e) => Outcome::Close(format!("Produce v{version}: {e}")),
+        },
+        ApiKey::Fetch => call!(async fetch::handle),
+        ApiKey::ListOffsets => call!(async list_offsets::handle),
+        ApiKey::CreateTopics => call!(async create_topics::handle),
+        ApiKey::DeleteTopics => call!(async delete_topics::handle),
+        ApiKey::CreatePartitions => call!(async create_partitions::handle),
+        ApiKey::DescribeConfigs => call!(describe_configs::handle),
+        ApiKey::InitProducerId => call!(async init_producer_id::handle),
+        ApiKey::DescribeCluster => call!(describe_cluster::handle),
+        other => Outcome::Close(format!("{other:?} is not routed")),
+    }
+}
+
+/// Stable, bounded label values for metrics.
+pub fn api_name(key: ApiKey) -> &'static str {
+    match key {
+        ApiKey::Produce => "produce",
+        ApiKey::Fetch => "fetch",
+        ApiKey::ListOffsets => "list_offsets",
+        ApiKey::Metadata => "metadata",
+        ApiKey::ApiVersions => "api_versions",
+        ApiKey::CreateTopics => "create_topics",
+        ApiKey::DeleteTopics => "delete_topics",
+        ApiKey::InitProducerId => "init_producer_id",
+        ApiKey::DescribeConfigs => "describe_configs",
+        ApiKey::CreatePartitions => "create_partitions",
+        ApiKey::DescribeCluster => "describe_cluster",
+        _ => "other",
+    }
+}
+
+/// Runs blocking storage work off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("storage task panicked")
+}
