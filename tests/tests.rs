@@ -2,5 +2,6 @@
 //! as users and operators would. One test binary, one module per area.
 
 mod collector_run;
+mod kafka_rdkafka;
 mod storage_crash;
 mod util;

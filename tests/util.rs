@@ -14,6 +14,8 @@ pub const BENCH: &str = env!("CARGO_BIN_EXE_logship-bench");
 pub struct Running {
     pub child: Child,
     pub http: SocketAddr,
+    /// The Kafka listener (bootstrap server).
+    pub kafka: SocketAddr,
     /// Keeps the stderr drain alive (a dropped receiver would stop it and
     /// the child would block on a full pipe).
     pub log: mpsc::Receiver<String>,
@@ -61,12 +63,17 @@ pub fn collector_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n",
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  kafka:\n    listen: 127.0.0.1:0\n",
             data_dir.display()
         ),
     )
     .unwrap();
     path
+}
+
+/// Writes a collector config and starts it: the usual test fixture.
+pub fn start_collector(dir: &Path) -> Running {
+    start_logship(&collector_config(dir, &dir.join("data")))
 }
 
 /// Starts `logship run --config CONFIG` and waits until it reports its HTTP
@@ -92,20 +99,20 @@ pub fn start_logship(config: &Path) -> Running {
             }
         }
     });
-    let mut http = None;
+    let (mut http, mut kafka) = (None, None);
+    let addr = |line: &str| -> SocketAddr {
+        let a = line.split("addr=").nth(1).unwrap();
+        a.split_whitespace().next().unwrap().parse().unwrap()
+    };
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("logship did not become ready");
         if line.contains("http listening") {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap();
-            http = Some(addr.parse().unwrap());
+            http = Some(addr(&line));
+        }
+        if line.contains("kafka listening") {
+            kafka = Some(addr(&line));
         }
         if line.contains("collector ready") {
             break;
@@ -114,6 +121,7 @@ pub fn start_logship(config: &Path) -> Running {
     Running {
         child,
         http: http.expect("http address logged"),
+        kafka: kafka.expect("kafka address logged"),
         log: rx,
     }
 }
