@@ -2,6 +2,7 @@
 //! as users and operators would. One test binary, one module per area.
 
 mod collector_run;
+mod kafka_protocol;
 mod kafka_rdkafka;
 mod storage_crash;
 mod util;
