@@ -4,5 +4,7 @@
 mod collector_run;
 mod kafka_protocol;
 mod kafka_rdkafka;
+mod kcat;
+mod python_clients;
 mod storage_crash;
 mod util;

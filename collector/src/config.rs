@@ -107,19 +107,20 @@ pub mod size {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("invalid size {text:?}; write e.g. \"64MiB\""))?;
-        let mult: u64 =
-            match unit.trim() {
-                "" | "B" => 1,
-                "KB" | "kB" => 1_000,
-                "KiB" => 1 << 10,
-                "MB" => 1_000_000,
-                "MiB" => 1 << 20,
-                "GB" => 1_000_000_000,
-                "GiB" => 1 << 30,
-                other => return Err(format!(
+        let mult: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KB" | "kB" => 1_000,
+            "KiB" => 1 << 10,
+            "MB" => 1_000_000,
+            "MiB" => 1 << 20,
+            "GB" => 1_000_000_000,
+            "GiB" => 1 << 30,
+            other => {
+                return Err(format!(
                     "unknown size unit {other:?} in {text:?}; use B, KiB, MiB, GiB, KB, MB or GB"
-                )),
-            };
+                ))
+            }
+        };
         n.checked_mul(mult)
             .ok_or_else(|| format!("size {text:?} is too large"))
     }
@@ -251,9 +252,11 @@ impl CollectorConfig {
             let text = match value {
                 serde_yaml_ng::Value::String(s) => s.clone(),
                 serde_yaml_ng::Value::Number(n) => n.to_string(),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "collector.defaults.configs.{key}: expected a number or string, got {other:?}"
-                )),
+                ))
+                }
             };
             defaults
                 .set(key, &text)

@@ -10,6 +10,20 @@ use super::{blocking, str_bytes};
 use crate::broker::{Broker, NODE_ID};
 use crate::storage::{validate_topic_name, TopicDescription};
 
+/// ACL operation bits (Kafka's AclOperation codes). logship has no ACLs, so
+/// a client asking what it may do is told: everything that applies.
+fn ops(codes: &[i32]) -> i32 {
+    codes.iter().fold(0, |acc, c| acc | (1 << c))
+}
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+pub fn topic_operations() -> i32 {
+    ops(&[3, 4, 5, 6, 7, 8, 10, 11])
+}
+/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+pub fn cluster_operations() -> i32 {
+    ops(&[5, 7, 8, 9, 10, 11, 12])
+}
+
 pub async fn handle(
     broker: &std::sync::Arc<Broker>,
     req: MetadataRequest,
@@ -26,6 +40,10 @@ pub async fn handle(
         ),
     };
     // Auto-creation was per-request from v4; before that it was always on.
+    let (want_topic_ops, want_cluster_ops) = (
+        req.include_topic_authorized_operations,
+        req.include_cluster_authorized_operations,
+    );
     let allow_create = broker.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let storage = std::sync::Arc::clone(&broker.storage);
     let default_partitions = broker.default_partitions;
@@ -70,6 +88,11 @@ pub async fn handle(
                 MetadataResponseTopic::default().with_name(Some(TopicName(str_bytes(&name))));
             match result {
                 Ok(d) => {
+                    let topic = if want_topic_ops {
+                        topic.with_topic_authorized_operations(topic_operations())
+                    } else {
+                        topic
+                    };
                     topic.with_topic_id(d.id).with_partitions(
                         (0..d.partitions)
                             .map(|p| {
@@ -91,11 +114,16 @@ pub async fn handle(
             }
         })
         .collect();
-    MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(NODE_ID))
-            .with_host(str_bytes(&broker.host))
-            .with_port(broker.port)])
+    let resp = MetadataResponse::default();
+    let resp = if want_cluster_ops {
+        resp.with_cluster_authorized_operations(cluster_operations())
+    } else {
+        resp
+    };
+    resp.with_brokers(vec![MetadataResponseBroker::default()
+        .with_node_id(BrokerId(NODE_ID))
+        .with_host(str_bytes(&broker.host))
+        .with_port(broker.port)])
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(BrokerId(NODE_ID))
         .with_topics(topics)
