@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::Broker;
@@ -90,10 +90,6 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     Ok(buf)
 }
 
-fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
-    T::decode(body, version).map_err(|e| format!("malformed request body: {e}"))
-}
-
 /// Turns a response (or an encoding failure) into an outcome.
 fn reply<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, body: &R) -> Outcome {
     match encode_response(correlation_id, version, body) {
@@ -106,15 +102,46 @@ pub fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
-/// Handles one request frame (without its length prefix).
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
-    let started = Instant::now();
+/// A request that passed the header checks and decoded.
+pub struct Request {
+    pub key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub body: RequestKind,
+}
+
+/// Why a frame is not handled.
+#[derive(Debug)]
+pub enum Refusal {
+    /// ApiVersions newer than we serve: answered in v0 (KAFKA_NOTES.md).
+    ApiVersionsTooNew {
+        correlation_id: i32,
+    },
+    UnsupportedApi(String),
+    UnsupportedVersion(String),
+    Malformed(String),
+}
+
+impl Refusal {
+    /// Metric label.
+    fn kind(&self) -> &'static str {
+        match self {
+            Refusal::ApiVersionsTooNew { .. } => "unsupported_version",
+            Refusal::UnsupportedApi(_) => "unsupported_api",
+            Refusal::UnsupportedVersion(_) => "unsupported_version",
+            Refusal::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// Parses one request frame (without its length prefix): header checks,
+/// then `kafka-protocol` decoding. Pure, so it can be fuzzed.
+pub fn parse(frame: Bytes) -> Result<Request, Refusal> {
     if frame.len() < 8 {
-        broker.metrics.kafka.request_error("malformed");
-        return Outcome::Close(format!(
+        return Err(Refusal::Malformed(format!(
             "request of {} bytes is shorter than a header",
             frame.len()
-        ));
+        )));
     }
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -123,28 +150,46 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
         .ok()
         .and_then(|k| supported_versions(k).map(|r| (k, r)))
     else {
-        broker.metrics.kafka.request_error("unsupported_api");
-        return Outcome::Close(format!("unsupported API key {api_key}"));
+        return Err(Refusal::UnsupportedApi(format!(
+            "unsupported API key {api_key}"
+        )));
     };
     if version < min || version > max {
-        if key == ApiKey::ApiVersions {
-            // Answer in v0 so any client can read it, then it retries lower.
-            return api_versions::unsupported_version(correlation_id);
+        if key == ApiKey::ApiVersions && version > max {
+            return Err(Refusal::ApiVersionsTooNew { correlation_id });
         }
-        broker.metrics.kafka.request_error("unsupported_version");
-        return Outcome::Close(format!(
+        return Err(Refusal::UnsupportedVersion(format!(
             "{key:?} v{version} is not supported (v{min}..=v{max})"
-        ));
+        )));
     }
     let mut body = frame;
-    if let Err(e) = RequestHeader::decode(&mut body, key.request_header_version(version)) {
-        broker.metrics.kafka.request_error("malformed");
-        return Outcome::Close(format!("malformed {key:?} request header: {e}"));
-    }
-    let outcome = route(broker, key, version, correlation_id, &mut body).await;
-    if let Outcome::Close(_) = outcome {
-        broker.metrics.kafka.request_error("malformed");
-    }
+    RequestHeader::decode(&mut body, key.request_header_version(version))
+        .map_err(|e| Refusal::Malformed(format!("malformed {key:?} request header: {e}")))?;
+    let decoded = RequestKind::decode(key, &mut body, version)
+        .map_err(|e| Refusal::Malformed(format!("malformed {key:?} v{version} body: {e}")))?;
+    Ok(Request {
+        key,
+        version,
+        correlation_id,
+        body: decoded,
+    })
+}
+
+/// Handles one request frame (without its length prefix).
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
+    let started = Instant::now();
+    let request = match parse(frame) {
+        Ok(r) => r,
+        Err(Refusal::ApiVersionsTooNew { correlation_id }) => {
+            return api_versions::unsupported_version(correlation_id)
+        }
+        Err(refusal) => {
+            broker.metrics.kafka.request_error(refusal.kind());
+            return Outcome::Close(format!("{refusal:?}"));
+        }
+    };
+    let key = request.key;
+    let outcome = route(broker, request).await;
     broker
         .metrics
         .kafka
@@ -152,46 +197,49 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
     outcome
 }
 
-async fn route(
-    broker: &Arc<Broker>,
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &mut Bytes,
-) -> Outcome {
-    macro_rules! call {
-        (async $handler:path) => {{
-            match decode(body, version) {
-                Ok(req) => reply(
-                    correlation_id,
-                    version,
-                    &$handler(broker, req, version).await,
-                ),
-                Err(e) => Outcome::Close(format!("{key:?} v{version}: {e}")),
-            }
-        }};
-        ($handler:path) => {{
-            match decode(body, version) {
-                Ok(req) => reply(correlation_id, version, &$handler(broker, req, version)),
-                Err(e) => Outcome::Close(format!("{key:?} v{version}: {e}")),
-            }
-        }};
-    }
-    match key {
-        ApiKey::ApiVersions => call!(api_versions::handle),
-        ApiKey::Metadata => call!(async metadata::handle),
-        ApiKey::Produce => match decode(body, version) {
-            Ok(req) => produce::handle(broker, req, version, correlation_id).await,
-            Err(e) => Outcome::Close(format!("Produce v{version}: {e}")),
-        },
-        ApiKey::Fetch => call!(async fetch::handle),
-        ApiKey::ListOffsets => call!(async list_offsets::handle),
-        ApiKey::CreateTopics => call!(async create_topics::handle),
-        ApiKey::DeleteTopics => call!(async delete_topics::handle),
-        ApiKey::CreatePartitions => call!(async create_partitions::handle),
-        ApiKey::DescribeConfigs => call!(describe_configs::handle),
-        ApiKey::InitProducerId => call!(async init_producer_id::handle),
-        ApiKey::DescribeCluster => call!(describe_cluster::handle),
+async fn route(broker: &Arc<Broker>, request: Request) -> Outcome {
+    let Request {
+        version,
+        correlation_id: id,
+        body,
+        ..
+    } = request;
+    match body {
+        RequestKind::ApiVersions(r) => {
+            reply(id, version, &api_versions::handle(broker, r, version))
+        }
+        RequestKind::Metadata(r) => reply(id, version, &metadata::handle(broker, r, version).await),
+        RequestKind::Produce(r) => produce::handle(broker, r, version, id).await,
+        RequestKind::Fetch(r) => reply(id, version, &fetch::handle(broker, r, version).await),
+        RequestKind::ListOffsets(r) => {
+            reply(id, version, &list_offsets::handle(broker, r, version).await)
+        }
+        RequestKind::CreateTopics(r) => reply(
+            id,
+            version,
+            &create_topics::handle(broker, r, version).await,
+        ),
+        RequestKind::DeleteTopics(r) => reply(
+            id,
+            version,
+            &delete_topics::handle(broker, r, version).await,
+        ),
+        RequestKind::CreatePartitions(r) => reply(
+            id,
+            version,
+            &create_partitions::handle(broker, r, version).await,
+        ),
+        RequestKind::DescribeConfigs(r) => {
+            reply(id, version, &describe_configs::handle(broker, r, version))
+        }
+        RequestKind::InitProducerId(r) => reply(
+            id,
+            version,
+            &init_producer_id::handle(broker, r, version).await,
+        ),
+        RequestKind::DescribeCluster(r) => {
+            reply(id, version, &describe_cluster::handle(broker, r, version))
+        }
         other => Outcome::Close(format!("{other:?} is not routed")),
     }
 }
