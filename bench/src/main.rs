@@ -1,8 +1,12 @@
 //! `logship-bench`: release-mode harness for the storage engine.
 //!
 //! `bench/storage.sh` runs it beside `dd` and `cat` baselines and prints
-//! ratios; results go to `bench/RESULTS.md`. `crash-child` is the appending
+//! ratios; results go to `bench/RESULTS.md`. `kafka-produce` and
+//! `kafka-consume` load a Kafka-protocol broker through rdkafka
+//! (`bench/kafka.sh`). `crash-child` is the appending
 //! process the crash-recovery tests SIGKILL.
+
+mod kafka;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -36,6 +40,10 @@ enum Flush {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Produce records to a Kafka-protocol broker with rdkafka; prints records/s.
+    KafkaProduce(kafka::ProduceArgs),
+    /// Consume a topic from the beginning with rdkafka; prints records/s.
+    KafkaConsume(kafka::ConsumeArgs),
     /// Append MiB of batches from N threads to one partition; prints MB/s.
     Append {
         #[arg(long)]
@@ -125,6 +133,8 @@ fn open(dir: &PathBuf, flush: FlushPolicy) -> Result<Arc<Storage>> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Cmd::KafkaProduce(a) => kafka::produce(a)?,
+        Cmd::KafkaConsume(a) => kafka::consume(a)?,
         Cmd::Append {
             dir,
             appenders,

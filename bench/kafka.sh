@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Whole-pipeline Kafka benchmark: a release collector (default durability:
+# group-commit fsync, acks=all) loaded by logship-bench's rdkafka producer and
+# consumer on the same machine. Prints medians over REPS runs, the collector's
+# peak RSS, and the storage engine's 1 MiB-batch append bandwidth measured in
+# the same run as the baseline for 1 KiB-record produce.
+#
+#   bash bench/kafka.sh            # REPS=3 RECORDS=2000000
+#   QUICK=1 bash bench/kafka.sh    # smoke test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-3}
+RECORDS=${RECORDS:-2000000}
+if [ "${QUICK:-0}" = 1 ]; then REPS=1; RECORDS=200000; fi
+
+cargo build --release --quiet --bin logship --bin logship-bench
+BIN=target/release
+work=$(mktemp -d "${TMPDIR:-/tmp}/logship-kafka-bench.XXXXXX")
+trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
+
+start_collector() {
+  rm -rf "$work/data"
+  cat > "$work/c.yaml" <<YAML
+collector:
+  data_dir: $work/data
+  kafka:
+    listen: 127.0.0.1:19392
+  http:
+    listen: 127.0.0.1:19380
+YAML
+  "$BIN/logship" run --config "$work/c.yaml" 2> "$work/collector.log" &
+  COLLECTOR=$!
+  for _ in $(seq 100); do
+    grep -q "collector ready" "$work/collector.log" && return
+    sleep 0.1
+  done
+  echo "collector did not start" >&2; cat "$work/collector.log" >&2; exit 1
+}
+
+stop_collector() {
+  PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$COLLECTOR/status")
+  kill "$COLLECTOR"; wait "$COLLECTOR" || true
+}
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+results="$work/results.tsv"
+for rep in $(seq "$REPS"); do
+  rm -rf "$work/append"
+  base=$("$BIN/logship-bench" append --dir "$work/append" --appenders 1 --batch-bytes 1048576 --record-bytes 1024 --total-mib 512 | field MBps)
+  rm -rf "$work/append"
+  for size in 100 1024; do
+    start_collector
+    n=$RECORDS; [ "$size" = 1024 ] && n=$((RECORDS / 4))
+    p=$("$BIN/logship-bench" kafka-produce --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n" --record-bytes "$size" --acks all)
+    c=$("$BIN/logship-bench" kafka-consume --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n")
+    stop_collector
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" \
+      "$(echo "$p" | field records_per_s)" "$(echo "$p" | field MBps)" \
+      "$(echo "$c" | field records_per_s)" "$PEAK_RSS_KB" "$base" >> "$results"
+    echo "rep $rep size $size: $p | $c | rss ${PEAK_RSS_KB} KiB | append baseline ${base} MB/s"
+  done
+done
+
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
+for size in ("100", "1024"):
+    r = [x for x in rows if x[1] == size]
+    med = lambda i: statistics.median(float(x[i]) for x in r)
+    ratio = statistics.median(float(x[3]) / float(x[6]) for x in r)
+    print(f"{size:>5} B records: produce {med(2):,.0f} rec/s ({med(3):.1f} MB/s, {ratio:.0%} of storage append), "
+          f"consume {med(4):,.0f} rec/s, collector peak RSS {med(5)/1024:.0f} MiB")
+PY

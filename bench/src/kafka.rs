@@ -1,0 +1,129 @@
+//! Kafka load tool on rdkafka: produce N records of a given size as fast as
+//! librdkafka will batch them, or consume a topic from the beginning, and
+//! print records/s and MB/s. Works against the collector or any Kafka broker.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+#[derive(clap::Args)]
+pub struct ProduceArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap_server: String,
+    #[arg(long, default_value = "load")]
+    topic: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    #[arg(long, default_value_t = 100)]
+    record_bytes: usize,
+    /// 0, 1 or all.
+    #[arg(long, default_value = "all")]
+    acks: String,
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u32,
+    #[arg(long, default_value_t = 1_000_000)]
+    batch_bytes: u32,
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Extra librdkafka properties, key=value.
+    #[arg(long = "set")]
+    set: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ConsumeArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap_server: String,
+    #[arg(long, default_value = "load")]
+    topic: String,
+    /// Stop after this many records.
+    #[arg(long)]
+    records: u64,
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+}
+
+pub fn produce(a: ProduceArgs) -> Result<()> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &a.bootstrap_server)
+        .set("acks", &a.acks)
+        .set("linger.ms", a.linger_ms.to_string())
+        .set("batch.size", a.batch_bytes.to_string())
+        .set("compression.type", &a.compression)
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576");
+    for kv in &a.set {
+        let (k, v) = kv.split_once('=').context("--set takes key=value")?;
+        c.set(k, v);
+    }
+    let producer: ThreadedProducer<_> = c.create().context("creating producer")?;
+    let payload = vec![b'x'; a.record_bytes];
+    let started = Instant::now();
+    for _ in 0..a.records {
+        let mut record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&payload[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) if e.to_string().contains("Queue full") => {
+                    record = r;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => bail!("produce failed: {e}"),
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing")?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "produce records={} record_bytes={} acks={} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        a.records,
+        a.record_bytes,
+        a.acks,
+        a.records as f64 / secs,
+        (a.records * a.record_bytes as u64) as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+pub fn consume(a: ConsumeArgs) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &a.bootstrap_server)
+        .set("group.id", "logship-bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        // librdkafka >= 2.4 pauses fetching for 1 s whenever its local queue is
+        // above queued.min.messages; a load tool wants the next fetch at once.
+        .set("fetch.queue.backoff.ms", "1")
+        .create()
+        .context("creating consumer")?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..a.partitions {
+        tpl.add_partition_offset(&a.topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let started = Instant::now();
+    while n < a.records {
+        if let Some(m) = consumer.poll(Duration::from_secs(10)) {
+            let m = m.context("consume error")?;
+            bytes += m.payload_len() as u64;
+            n += 1;
+        } else {
+            bail!("stalled after {n} records");
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "consume records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        n as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}
