@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use crate::error::{Result, StorageError};
+use crate::group::Coordinator;
 use crate::metrics::Metrics;
 use crate::storage::{topic, Partition, Storage};
 
@@ -22,6 +23,8 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 
 pub struct Broker {
     pub storage: Arc<Storage>,
+    /// The consumer group coordinator (this collector coordinates every group).
+    pub groups: Arc<Coordinator>,
     pub metrics: Metrics,
     /// Advertised host and port (Metadata, DescribeCluster, FindCoordinator).
     pub host: String,
@@ -52,6 +55,7 @@ pub struct BrokerSettings {
 impl Broker {
     pub fn new(
         storage: Arc<Storage>,
+        groups: Arc<Coordinator>,
         metrics: Metrics,
         settings: BrokerSettings,
     ) -> Result<Broker> {
@@ -60,6 +64,7 @@ impl Broker {
         let start = read_i64(&dir.join("producer-ids"))?.unwrap_or(1000);
         let broker = Broker {
             storage,
+            groups,
             metrics,
             host: settings.host,
             port: settings.port,

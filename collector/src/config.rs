@@ -29,6 +29,53 @@ pub struct CollectorConfig {
     pub auto_create_topics: bool,
     #[serde(default)]
     pub defaults: TopicDefaults,
+    #[serde(default)]
+    pub groups: GroupsConfig,
+}
+
+/// The consumer group coordinator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// Kafka's `group.initial.rebalance.delay.ms`: the first rebalance of an
+    /// empty group waits this long for more members. Default `3s`.
+    #[serde(default = "default_initial_delay", with = "humantime_serde")]
+    pub initial_rebalance_delay: Duration,
+    /// Bounds on the session timeout members may ask for. Defaults `6s`, `30m`.
+    #[serde(default = "default_min_session", with = "humantime_serde")]
+    pub min_session_timeout: Duration,
+    #[serde(default = "default_max_session", with = "humantime_serde")]
+    pub max_session_timeout: Duration,
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        GroupsConfig {
+            initial_rebalance_delay: default_initial_delay(),
+            min_session_timeout: default_min_session(),
+            max_session_timeout: default_max_session(),
+        }
+    }
+}
+
+impl GroupsConfig {
+    pub fn settings(&self) -> crate::group::GroupSettings {
+        crate::group::GroupSettings {
+            initial_rebalance_delay: self.initial_rebalance_delay,
+            min_session_timeout: self.min_session_timeout,
+            max_session_timeout: self.max_session_timeout,
+        }
+    }
+}
+
+fn default_initial_delay() -> Duration {
+    Duration::from_secs(3)
+}
+fn default_min_session() -> Duration {
+    Duration::from_secs(6)
+}
+fn default_max_session() -> Duration {
+    Duration::from_secs(1800)
 }
 
 /// Defaults for new topics.
@@ -240,6 +287,7 @@ impl Default for CollectorConfig {
             storage: StorageConfig::default(),
             auto_create_topics: true,
             defaults: TopicDefaults::default(),
+            groups: GroupsConfig::default(),
         }
     }
 }

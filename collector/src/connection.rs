@@ -54,7 +54,7 @@ pub async fn serve(
         }
         let mut frame = BytesMut::zeroed(size as usize);
         reader.read_exact(&mut frame).await?;
-        match handler::handle(broker, Bytes::from(frame)).await {
+        match handler::handle(broker, Bytes::from(frame), peer).await {
             Outcome::Respond(response) => {
                 writer.write_all(&response).await?;
                 writer.flush().await?;

@@ -9,6 +9,8 @@
 //!   the log manager: topics, partitions, background retention).
 //! - [`server`] (accept loop), [`connection`] (frames, in-order responses),
 //!   [`handler`] (one file per Kafka API), [`broker`] (what handlers share).
+//! - [`group`]: the consumer group coordinator (state machine, durable
+//!   committed offsets).
 //! - [`config`]: the collector's YAML section, validated into runtime values.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`metrics`]: the collector's Prometheus registry (`logship_collector_*`).
@@ -19,6 +21,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod group;
 pub mod handler;
 pub mod http;
 pub mod metrics;

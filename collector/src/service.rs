@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerSettings};
 use crate::config::CollectorConfig;
+use crate::group::{self, Coordinator};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::server;
@@ -30,9 +31,20 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
         .map_err(|e| format!("binding Kafka listener {}: {e}", config.kafka.listen))?;
     let kafka_addr = kafka_listener.local_addr().map_err(|e| e.to_string())?;
     let (host, port) = advertised(&config, kafka_addr);
+    let data_dir = storage.options().data_dir.clone();
+    let group_settings = config.groups.settings();
+    let groups = tokio::task::spawn_blocking(move || {
+        Coordinator::open(&data_dir.join("groups"), group_settings)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("loading consumer groups: {e}"))?;
+    let groups = Arc::new(groups);
+    let ticker = group::spawn_ticker(Arc::clone(&groups), shutdown.clone());
     let broker = Arc::new(
         Broker::new(
             Arc::clone(&storage),
+            groups,
             metrics.clone(),
             BrokerSettings {
                 host,
@@ -67,6 +79,7 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
     shutdown.cancelled().await;
     tracing::info!("collector shutting down");
     let _ = maintenance.await;
+    let _ = ticker.await;
     let _ = kafka.await;
     match http.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "http listener ended with an error"),

@@ -9,14 +9,24 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +62,16 @@ pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
         ApiKey::DescribeConfigs => (1, 4),
         ApiKey::CreatePartitions => (0, 3),
         ApiKey::DescribeCluster => (0, 1),
+        ApiKey::FindCoordinator => (0, 4),
+        ApiKey::JoinGroup => (0, 7),
+        ApiKey::SyncGroup => (0, 5),
+        ApiKey::Heartbeat => (0, 4),
+        ApiKey::LeaveGroup => (0, 4),
+        ApiKey::OffsetCommit => (2, 8),
+        ApiKey::OffsetFetch => (1, 7),
+        ApiKey::ListGroups => (0, 4),
+        ApiKey::DescribeGroups => (0, 5),
+        ApiKey::DeleteGroups => (0, 2),
         _ => return None,
     })
 }
@@ -69,6 +89,16 @@ pub const SERVED: &[ApiKey] = &[
     ApiKey::DescribeConfigs,
     ApiKey::CreatePartitions,
     ApiKey::DescribeCluster,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::DeleteGroups,
 ];
 
 /// Encodes a response frame: length prefix, header, body.
@@ -107,7 +137,15 @@ pub struct Request {
     pub key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
+    pub client_id: String,
     pub body: RequestKind,
+}
+
+/// Who sent a request (group members are described by these).
+pub struct RequestContext {
+    pub client_id: String,
+    /// Kafka's format: `/<ip>`.
+    pub client_host: String,
 }
 
 /// Why a frame is not handled.
@@ -163,7 +201,7 @@ pub fn parse(frame: Bytes) -> Result<Request, Refusal> {
         )));
     }
     let mut body = frame;
-    RequestHeader::decode(&mut body, key.request_header_version(version))
+    let header = RequestHeader::decode(&mut body, key.request_header_version(version))
         .map_err(|e| Refusal::Malformed(format!("malformed {key:?} request header: {e}")))?;
     let decoded = RequestKind::decode(key, &mut body, version)
         .map_err(|e| Refusal::Malformed(format!("malformed {key:?} v{version} body: {e}")))?;
@@ -171,12 +209,17 @@ pub fn parse(frame: Bytes) -> Result<Request, Refusal> {
         key,
         version,
         correlation_id,
+        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         body: decoded,
     })
 }
 
 /// Handles one request frame (without its length prefix).
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
+) -> Outcome {
     let started = Instant::now();
     let request = match parse(frame) {
         Ok(r) => r,
@@ -189,7 +232,11 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
         }
     };
     let key = request.key;
-    let outcome = route(broker, request).await;
+    let ctx = RequestContext {
+        client_id: request.client_id.clone(),
+        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+    };
+    let outcome = route(broker, request, &ctx).await;
     broker
         .metrics
         .kafka
@@ -197,7 +244,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Outcome {
     outcome
 }
 
-async fn route(broker: &Arc<Broker>, request: Request) -> Outcome {
+async fn route(broker: &Arc<Broker>, request: Request, ctx: &RequestContext) -> Outcome {
     let Request {
         version,
         correlation_id: id,
@@ -240,6 +287,36 @@ async fn route(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::DescribeCluster(r) => {
             reply(id, version, &describe_cluster::handle(broker, r, version))
         }
+        RequestKind::FindCoordinator(r) => {
+            reply(id, version, &find_coordinator::handle(broker, r, version))
+        }
+        RequestKind::JoinGroup(r) => reply(
+            id,
+            version,
+            &join_group::handle(broker, r, version, ctx).await,
+        ),
+        RequestKind::SyncGroup(r) => {
+            reply(id, version, &sync_group::handle(broker, r, version).await)
+        }
+        RequestKind::Heartbeat(r) => reply(id, version, &heartbeat::handle(broker, r, version)),
+        RequestKind::LeaveGroup(r) => reply(id, version, &leave_group::handle(broker, r, version)),
+        RequestKind::OffsetCommit(r) => reply(
+            id,
+            version,
+            &offset_commit::handle(broker, r, version).await,
+        ),
+        RequestKind::OffsetFetch(r) => {
+            reply(id, version, &offset_fetch::handle(broker, r, version))
+        }
+        RequestKind::ListGroups(r) => reply(id, version, &list_groups::handle(broker, r, version)),
+        RequestKind::DescribeGroups(r) => {
+            reply(id, version, &describe_groups::handle(broker, r, version))
+        }
+        RequestKind::DeleteGroups(r) => reply(
+            id,
+            version,
+            &delete_groups::handle(broker, r, version).await,
+        ),
         other => Outcome::Close(format!("{other:?} is not routed")),
     }
 }
@@ -258,6 +335,16 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "describe_configs",
         ApiKey::CreatePartitions => "create_partitions",
         ApiKey::DescribeCluster => "describe_cluster",
+        ApiKey::FindCoordinator => "find_coordinator",
+        ApiKey::JoinGroup => "join_group",
+        ApiKey::SyncGroup => "sync_group",
+        ApiKey::Heartbeat => "heartbeat",
+        ApiKey::LeaveGroup => "leave_group",
+        ApiKey::OffsetCommit => "offset_commit",
+        ApiKey::OffsetFetch => "offset_fetch",
+        ApiKey::ListGroups => "list_groups",
+        ApiKey::DescribeGroups => "describe_groups",
+        ApiKey::DeleteGroups => "delete_groups",
         _ => "other",
     }
 }

@@ -1,0 +1,53 @@
+//! FindCoordinator: the collector coordinates every group (v0-3: one key;
+//! v4: a batch of keys). Transaction coordinators do not exist here.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+
+use super::str_bytes;
+use crate::broker::{Broker, NODE_ID};
+
+const GROUP: i8 = 0;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+pub fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let (code, message) = if req.key_type == GROUP {
+        (0, None)
+    } else {
+        (
+            COORDINATOR_NOT_AVAILABLE,
+            Some(str_bytes("logship has no transaction coordinator")),
+        )
+    };
+    let node = if code == 0 { NODE_ID } else { -1 };
+    broker
+        .metrics
+        .kafka
+        .partition_error("find_coordinator", code);
+    if version >= 4 {
+        return FindCoordinatorResponse::default().with_coordinators(
+            req.coordinator_keys
+                .into_iter()
+                .map(|key| {
+                    Coordinator::default()
+                        .with_key(key)
+                        .with_node_id(BrokerId(node))
+                        .with_host(str_bytes(&broker.host))
+                        .with_port(broker.port)
+                        .with_error_code(code)
+                        .with_error_message(message.clone())
+                })
+                .collect(),
+        );
+    }
+    FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_error_message(message)
+        .with_node_id(BrokerId(node))
+        .with_host(str_bytes(&broker.host))
+        .with_port(broker.port)
+}
