@@ -2,8 +2,10 @@
 //!
 //! `logship run [--config FILE]` runs the roles the file has sections for
 //! (the embedded default config runs a local collector);
-//! `logship validate --config FILE` checks a config and exits.
+//! `logship validate --config FILE` checks a config and exits;
+//! `logship topics|produce|consume` are Kafka clients (see [`cli`]).
 
+mod cli;
 mod config;
 
 use std::io::IsTerminal;
@@ -51,6 +53,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Create, list, describe and delete topics (as kafka-topics.sh).
+    #[command(subcommand)]
+    Topics(cli::topics::TopicsCommand),
+    /// Send each stdin line as a record (as kafka-console-producer.sh).
+    Produce(cli::produce::ProduceArgs),
+    /// Print records to stdout (as kafka-console-consumer.sh).
+    Consume(cli::consume::ConsumeArgs),
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -96,6 +105,9 @@ fn run(command: Command) -> Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(run_roles(config))
         }
+        Command::Topics(command) => cli::topics::run(command),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
     }
 }
 

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `logship` and `logship-bench` binaries, driven
 //! as users and operators would. One test binary, one module per area.
 
+mod cli;
 mod collector_run;
+mod groups;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kcat;

@@ -56,14 +56,14 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
     }
 }
 
-/// Writes a collector config for `data_dir` with the HTTP listener on an
-/// ephemeral port.
+/// Writes a collector config for `data_dir` with both listeners on
+/// ephemeral ports and no initial rebalance delay (tests want groups fast).
 pub fn collector_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
     let path = dir.join("collector.yaml");
     std::fs::write(
         &path,
         format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  kafka:\n    listen: 127.0.0.1:0\n",
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  kafka:\n    listen: 127.0.0.1:0\n  groups:\n    initial_rebalance_delay: 0s\n",
             data_dir.display()
         ),
     )

@@ -35,7 +35,10 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, _version: i16) -> Offset
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
                                 .with_committed_offset(c.map_or(-1, |c| c.offset))
-                                .with_committed_leader_epoch(c.map_or(-1, |c| c.leader_epoch))
+                                // Always -1: an epoch would make librdkafka validate the
+                                // offset with OffsetForLeaderEpoch, which a single
+                                // node without leader changes does not need.
+                                .with_committed_leader_epoch(-1)
                                 .with_metadata(Some(str_bytes(
                                     c.and_then(|c| c.metadata.as_deref()).unwrap_or(""),
                                 )))
