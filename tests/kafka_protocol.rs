@@ -20,13 +20,13 @@ use kafka_protocol::records::{
 
 use crate::util::*;
 
-struct Client {
+pub struct Client {
     stream: TcpStream,
     correlation: i32,
 }
 
 impl Client {
-    fn connect(addr: SocketAddr) -> Client {
+    pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -37,7 +37,12 @@ impl Client {
         }
     }
 
-    fn send<R: Encodable + HeaderVersion>(&mut self, key: ApiKey, version: i16, req: &R) -> i32 {
+    pub fn send<R: Encodable + HeaderVersion>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &R,
+    ) -> i32 {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
@@ -69,7 +74,7 @@ impl Client {
         Some(Bytes::from(buf))
     }
 
-    fn recv<R: Decodable>(&mut self, correlation: i32, header_version: i16, version: i16) -> R {
+    pub fn recv<R: Decodable>(&mut self, correlation: i32, header_version: i16, version: i16) -> R {
         let mut frame = self.recv_frame().expect("connection closed");
         let header =
             kafka_protocol::messages::ResponseHeader::decode(&mut frame, header_version).unwrap();
@@ -77,12 +82,23 @@ impl Client {
         R::decode(&mut frame, version).unwrap()
     }
 
+    /// Sends a request and reads its response.
+    pub fn call<Req: Encodable + HeaderVersion, Resp: Decodable + HeaderVersion>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Resp {
+        let id = self.send(key, version, req);
+        self.recv(id, Resp::header_version(version), version)
+    }
+
     fn closed(&mut self) -> bool {
         self.recv_frame().is_none()
     }
 }
 
-fn batch(producer_id: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
+pub fn batch(producer_id: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -115,7 +131,7 @@ fn batch(producer_id: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
     buf.freeze()
 }
 
-fn produce(client: &mut Client, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {
+pub fn produce(client: &mut Client, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {
     let req = ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(5000)

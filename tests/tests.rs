@@ -4,6 +4,7 @@
 mod cli;
 mod collector_run;
 mod groups;
+mod groups_protocol;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kcat;
