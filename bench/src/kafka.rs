@@ -45,6 +45,20 @@ pub struct ConsumeArgs {
     records: u64,
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// Consume through this consumer group (subscribe) instead of assigning.
+    #[arg(long)]
+    group: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct GroupArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap_server: String,
+    /// An existing topic; its partitions are shared by the members.
+    #[arg(long, default_value = "load")]
+    topic: String,
+    #[arg(long, default_value_t = 3)]
+    members: usize,
 }
 
 pub fn produce(a: ProduceArgs) -> Result<()> {
@@ -94,7 +108,8 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
 pub fn consume(a: ConsumeArgs) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.bootstrap_server)
-        .set("group.id", "logship-bench")
+        .set("group.id", a.group.as_deref().unwrap_or("logship-bench"))
+        .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
@@ -103,27 +118,93 @@ pub fn consume(a: ConsumeArgs) -> Result<()> {
         .set("fetch.queue.backoff.ms", "1")
         .create()
         .context("creating consumer")?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..a.partitions {
-        tpl.add_partition_offset(&a.topic, p, Offset::Beginning)?;
+    match &a.group {
+        Some(_) => consumer.subscribe(&[&a.topic])?,
+        None => {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..a.partitions {
+                tpl.add_partition_offset(&a.topic, p, Offset::Beginning)?;
+            }
+            consumer.assign(&tpl)?;
+        }
     }
-    consumer.assign(&tpl)?;
     let (mut n, mut bytes) = (0u64, 0u64);
     let started = Instant::now();
+    let mut last = Instant::now();
     while n < a.records {
-        if let Some(m) = consumer.poll(Duration::from_secs(10)) {
+        // poll returns None for timeouts and for events such as rebalances.
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m.context("consume error")?;
             bytes += m.payload_len() as u64;
             n += 1;
-        } else {
+            last = Instant::now();
+        } else if last.elapsed() > Duration::from_secs(10) {
             bail!("stalled after {n} records");
         }
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "consume records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        "consume group={} records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        a.group.as_deref().unwrap_or("-"),
         n as f64 / secs,
         bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+/// Times a group of `members` default-configured consumers: from subscribe
+/// until every partition is assigned to exactly one member, then from one
+/// member closing until the others cover its partitions.
+pub fn group(a: GroupArgs) -> Result<()> {
+    let make = || -> Result<BaseConsumer> {
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", &a.bootstrap_server)
+            .set("group.id", "logship-bench-group")
+            .create()?)
+    };
+    let partitions = {
+        let c = make()?;
+        let md = c.fetch_metadata(Some(&a.topic), Duration::from_secs(10))?;
+        md.topics()[0].partitions().len()
+    };
+    let covered = |members: &[BaseConsumer]| -> bool {
+        let mut seen = Vec::new();
+        for m in members {
+            let _ = m.poll(Duration::from_millis(10));
+            if let Ok(tpl) = m.assignment() {
+                seen.extend(tpl.elements().iter().map(|e| e.partition()));
+            }
+        }
+        seen.sort_unstable();
+        seen.len() == partitions
+            && seen.windows(2).all(|w| w[0] != w[1])
+            && members
+                .iter()
+                .all(|m| m.assignment().map(|t| t.count() > 0).unwrap_or(false))
+    };
+    let started = Instant::now();
+    let mut members = (0..a.members).map(|_| make()).collect::<Result<Vec<_>>>()?;
+    for m in &members {
+        m.subscribe(&[&a.topic])?;
+    }
+    while !covered(&members) {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("group did not stabilise");
+        }
+    }
+    let join_secs = started.elapsed().as_secs_f64();
+    let leaving = members.pop().expect("at least one member");
+    let left = Instant::now();
+    drop(leaving); // close: LeaveGroup
+    while !covered(&members) {
+        if left.elapsed() > Duration::from_secs(120) {
+            bail!("group did not rebalance");
+        }
+    }
+    println!(
+        "group members={} partitions={partitions} stable_secs={join_secs:.3} rebalance_after_leave_secs={:.3}",
+        a.members,
+        left.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -44,6 +44,8 @@ enum Cmd {
     KafkaProduce(kafka::ProduceArgs),
     /// Consume a topic from the beginning with rdkafka; prints records/s.
     KafkaConsume(kafka::ConsumeArgs),
+    /// Time a consumer group reaching a stable assignment and rebalancing after a leave.
+    KafkaGroup(kafka::GroupArgs),
     /// Append MiB of batches from N threads to one partition; prints MB/s.
     Append {
         #[arg(long)]
@@ -135,6 +137,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::KafkaProduce(a) => kafka::produce(a)?,
         Cmd::KafkaConsume(a) => kafka::consume(a)?,
+        Cmd::KafkaGroup(a) => kafka::group(a)?,
         Cmd::Append {
             dir,
             appenders,
