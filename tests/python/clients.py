@@ -61,9 +61,43 @@ def confluent(bootstrap):
     low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     assert (low, high) == (0, 5 * N), (low, high)
     c.close()
+    confluent_group(bootstrap, topic)
     for f in admin.delete_topics([topic]).values():
         f.result(10)
     assert topic not in admin.list_topics(timeout=10).topics
+
+
+def confluent_group(bootstrap, topic):
+    """Two members share the topic's partitions; commits survive the group."""
+    from confluent_kafka import Consumer
+
+    group = "ckg-" + uuid.uuid4().hex[:8]
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "enable.auto.commit": False}
+    members = [Consumer(conf), Consumer(conf)]
+    for m in members:
+        m.subscribe([topic])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        for m in members:
+            m.poll(0.1)
+        parts = [sorted(tp.partition for tp in m.assignment()) for m in members]
+        if sorted(parts) == [[0], [1]]:
+            break
+    else:
+        raise AssertionError(f"confluent-kafka group: assignment never settled: {parts}")
+    for m in members:
+        m.close()
+    # A simple commit on the now-empty group, then a member resumes there.
+    c = Consumer(conf)
+    from confluent_kafka import TopicPartition
+    c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+    c.subscribe([topic])
+    m = None
+    while m is None and time.time() < deadline + 30:
+        m = c.poll(0.5)
+    assert m is not None and m.offset() == 7, m
+    c.close()
 
 
 def kafka_python(bootstrap):
@@ -93,6 +127,32 @@ def kafka_python(bootstrap):
             break
     check(got, expected, "kafka-python")
     consumer.close()
+
+    # Group consumption: a member commits as it goes; a new member resumes.
+    group = "kpg-" + uuid.uuid4().hex[:8]
+    first = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                          enable_auto_commit=False, consumer_timeout_ms=10000)
+    taken = []
+    for m in first:
+        taken.append(m.offset)
+        if len(taken) == 10:
+            break
+    first.commit()
+    first.close()
+    assert taken == list(range(10)), taken
+    second = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                           enable_auto_commit=False, consumer_timeout_ms=10000)
+    m = next(iter(second))
+    assert m.offset == 10, m.offset
+    second.close()
+    # kafka-python 3 renamed the group admin calls.
+    list_offsets = getattr(admin, "list_consumer_group_offsets", None) or admin.list_group_offsets
+    raw = list_offsets(group)
+    raw = raw.get(group, raw) if isinstance(next(iter(raw), None), str) else raw  # 3.x: {group: {tp: meta}}
+    committed = {tp.partition: getattr(meta, "offset", meta) for tp, meta in raw.items()}
+    assert committed == {0: 10}, committed
+    delete_groups = getattr(admin, "delete_consumer_groups", None) or admin.delete_groups
+    delete_groups([group])
     admin.delete_topics([topic])
     assert topic not in admin.list_topics()
     return kafka.__version__
