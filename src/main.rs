@@ -3,7 +3,7 @@
 //! `logship run [--config FILE]` runs the roles the file has sections for
 //! (the embedded default config runs a local collector);
 //! `logship validate --config FILE` checks a config and exits;
-//! `logship topics|produce|consume` are Kafka clients (see [`cli`]).
+//! `logship topics|produce|consume|groups` are Kafka clients (see [`cli`]).
 
 mod cli;
 mod config;
@@ -58,8 +58,13 @@ enum Command {
     Topics(cli::topics::TopicsCommand),
     /// Send each stdin line as a record (as kafka-console-producer.sh).
     Produce(cli::produce::ProduceArgs),
-    /// Print records to stdout (as kafka-console-consumer.sh).
+    /// Print records to stdout (as kafka-console-consumer.sh), alone or as a
+    /// member of a consumer group (--group).
     Consume(cli::consume::ConsumeArgs),
+    /// List, describe, delete consumer groups and reset their offsets (as
+    /// kafka-consumer-groups.sh).
+    #[command(subcommand)]
+    Groups(cli::groups::GroupsCommand),
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -108,6 +113,7 @@ fn run(command: Command) -> Result<()> {
         Command::Topics(command) => cli::topics::run(command),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
+        Command::Groups(command) => cli::groups::run(command),
     }
 }
 

@@ -309,6 +309,18 @@ fn hostile_input_closes_only_that_connection() {
     c.stream.write_all(&100i32.to_be_bytes()).unwrap();
     c.stream.write_all(&[1, 2, 3]).unwrap();
     drop(c);
+    // Element counts of i32::MAX in a tiny frame (found by fuzzing): the
+    // decoder must not try to reserve memory for them.
+    for frame in [
+        &[0u8, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x7f, 0xff, 0xff, 0xff][..],
+        &[
+            0, 42, 0, 0, 0, 0, 0, 7, 0, 4, b'f', b'u', b'z', b'z', 0x7f, 0xff, 0xff, 0xff,
+        ][..],
+    ] {
+        let mut c = Client::connect(addr);
+        c.send_raw(frame);
+        assert!(c.closed());
+    }
     // Random garbage, many times.
     let mut rng = rand::rng();
     for _ in 0..200 {

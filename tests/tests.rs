@@ -2,6 +2,7 @@
 //! as users and operators would. One test binary, one module per area.
 
 mod cli;
+mod cli_groups;
 mod collector_run;
 mod groups;
 mod groups_protocol;

@@ -6,15 +6,21 @@
 //! or value prints as `null`, like Kafka's console consumer. Bytes are
 //! written as they are, not re-encoded.
 //!
-//! Partitions are assigned directly (no consumer group, nothing committed):
-//! every run reads independently of any other.
+//! Without `--group`, partitions are assigned directly (no consumer group,
+//! nothing committed): every run reads independently of any other. With
+//! `--group G` the consumer subscribes as a member of G, shares the topic's
+//! partitions with the other members, starts where G's committed offsets
+//! are (`--from-beginning` only matters where G has none), and commits the
+//! offsets of what it printed as it goes and once more, synchronously,
+//! before it leaves the group at exit.
 
 use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -22,7 +28,8 @@ use tokio::time::Instant;
 
 use super::{kafka, Connection, REQUEST_TIMEOUT};
 
-/// The group librdkafka is told about; never joined, never committed to.
+/// The group librdkafka is told about without --group; never joined, never
+/// committed to.
 const GROUP_ID: &str = "logship-cli";
 
 #[derive(Args, Debug)]
@@ -30,9 +37,14 @@ pub struct ConsumeArgs {
     /// Topic to consume from.
     #[arg(long)]
     topic: String,
-    /// Start at the earliest record instead of the end of the log.
+    /// Start at the earliest record instead of the end of the log (with
+    /// --group: in partitions where the group has no committed offset).
     #[arg(long, conflicts_with = "offset")]
     from_beginning: bool,
+    /// Consume as a member of this consumer group: partitions are shared
+    /// with its other members and offsets are committed.
+    #[arg(long, conflicts_with_all = ["partition", "offset"])]
+    group: Option<String>,
     /// Read only this partition (default: all partitions of the topic).
     #[arg(long)]
     partition: Option<i32>,
@@ -81,24 +93,51 @@ enum Stop {
 }
 
 async fn consume(args: ConsumeArgs) -> Result<()> {
-    // librdkafka's assign() needs a group.id, though nothing joins the group
-    // or commits to it.
-    let consumer: StreamConsumer = args
-        .connection
-        .client_config(&[
+    let reset = if args.from_beginning {
+        "earliest"
+    } else {
+        "latest"
+    };
+    let settings: &[(&str, &str)] = match &args.group {
+        // Auto commit commits the offsets the read loop stores after it has
+        // written a record. librdkafka's own store would also count records
+        // fetched but never printed: those handed out (and dropped) while
+        // the consumer closes.
+        Some(group) => &[
+            ("group.id", group),
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", reset),
+            ("allow.auto.create.topics", "false"),
+        ],
+        // librdkafka's assign() needs a group.id, though nothing joins the
+        // group or commits to it.
+        None => &[
             ("group.id", GROUP_ID),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("allow.auto.create.topics", "false"),
-        ])
+        ],
+    };
+    let consumer: StreamConsumer = args
+        .connection
+        .client_config(settings)
         .create()
         .map_err(kafka)
         .context("creating the Kafka consumer")?;
+    // Also checks that the topic exists: a subscription to a missing topic
+    // would only wait.
     let assignment = assignment(&consumer, &args)?;
-    consumer
-        .assign(&assignment)
-        .map_err(kafka)
-        .context("assigning partitions")?;
+    match &args.group {
+        Some(group) => consumer
+            .subscribe(&[&args.topic])
+            .map_err(kafka)
+            .with_context(|| format!("joining consumer group '{group}'"))?,
+        None => consumer
+            .assign(&assignment)
+            .map_err(kafka)
+            .context("assigning partitions")?,
+    }
 
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut count = 0u64;
@@ -109,10 +148,27 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
         }
         _ => {}
     }
+    if let Some(group) = &args.group {
+        commit_final(&consumer, group)?;
+    }
     if !matches!(stop, Stop::BrokenPipe) {
         eprintln!("Processed a total of {count} messages");
     }
+    // Dropping the consumer closes it: a last auto commit, then LeaveGroup,
+    // so the group rebalances at once rather than after the session timeout.
     Ok(())
+}
+
+/// Commits the offsets of everything printed and waits for the broker's
+/// answer, so the next member of the group starts right after it.
+fn commit_final(consumer: &StreamConsumer, group: &str) -> Result<()> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing was read: nothing to commit.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        result => result
+            .map_err(kafka)
+            .with_context(|| format!("committing offsets of group '{group}'")),
+    }
 }
 
 /// The partitions to read and where to start: the one given, or all of the
@@ -199,6 +255,13 @@ async fn read_loop(
                     return write_error(e);
                 }
                 *count += 1;
+                if args.group.is_some() {
+                    // Fails only for a partition just revoked: its new owner
+                    // reads the record again, as the group protocol intends.
+                    if let Err(e) = consumer.store_offset_from_message(&message) {
+                        tracing::debug!("storing the offset of {}: {e}", args.topic);
+                    }
+                }
                 if let Some(idle) = idle {
                     deadline = Instant::now() + idle;
                 }

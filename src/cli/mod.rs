@@ -1,14 +1,17 @@
 //! Kafka client subcommands: `topics` (create, list, describe, delete),
-//! `produce` (stdin lines to records) and `consume` (records to stdout).
+//! `produce` (stdin lines to records), `consume` (records to stdout, alone or
+//! in a consumer group) and `groups` (list, describe, delete, reset-offsets).
 //!
 //! They talk the Kafka protocol through rdkafka, so they work against a
 //! logship collector and a Kafka cluster alike, and keep the habits of
-//! `kafka-topics.sh` and `kafka-console-{producer,consumer}.sh`.
+//! `kafka-topics.sh`, `kafka-console-{producer,consumer}.sh` and
+//! `kafka-consumer-groups.sh`.
 //!
-//! Module map: [`topics`], [`produce`], [`consume`]; this file holds what
+//! Module map: [`topics`], [`produce`], [`consume`], [`groups`]; this file holds what
 //! they share (the connection flags and client configuration).
 
 pub mod consume;
+pub mod groups;
 pub mod produce;
 pub mod topics;
 
