@@ -13,6 +13,8 @@ pub const LOG_OVERHEAD: usize = 12;
 /// Size of the fixed RecordBatch v2 header.
 pub const HEADER_LEN: usize = 61;
 
+/// Smallest encoded record: seven one-byte varints and fields.
+const MIN_RECORD_LEN: usize = 7;
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
@@ -189,6 +191,16 @@ pub fn validate_incoming(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
                 "record count does not match last offset delta",
             ));
         }
+        // An uncompressed record takes at least 7 bytes (length, attributes,
+        // timestamp and offset deltas, key and value lengths, header count),
+        // so a count the payload cannot hold is a lie that would also push
+        // the log's offsets forward for nothing.
+        let payload = header.total_len() - HEADER_LEN;
+        if header.compression() == 0 && header.record_count as usize > payload / MIN_RECORD_LEN {
+            return Err(BatchError::Invalid(
+                "record count larger than the records present",
+            ));
+        }
         at += header.total_len();
         headers.push(header);
     }
@@ -314,6 +326,22 @@ pub(crate) mod tests {
         assert_eq!(validate_incoming(&buf).unwrap().len(), 2);
         buf.extend_from_slice(&[0u8; 7]);
         assert!(validate_incoming(&buf).is_err());
+    }
+
+    #[test]
+    fn uncompressed_record_count_must_fit_the_payload() {
+        let mut buf = encode_batch(1, 3, 0);
+        // Claim 2^31-1 records (and the matching delta), with a valid CRC.
+        buf[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        buf[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[ATTRIBUTES_AT..]);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(check(&buf).is_ok());
+        assert!(matches!(
+            validate_incoming(&buf),
+            Err(BatchError::Invalid(_))
+        ));
     }
 
     proptest::proptest! {
