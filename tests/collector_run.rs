@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 use logship_collector::metrics::Metrics;
+use logship_collector::storage::batch::{encode, NewRecord};
 use logship_collector::storage::{Storage, StorageOptions};
 
 use crate::util::*;
@@ -17,34 +16,14 @@ fn one_batch() -> Vec<u8> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let records: Vec<Record> = (0..3)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: i as i32,
-            timestamp: now,
+    let records: Vec<NewRecord> = (0..3)
+        .map(|i| NewRecord {
             key: None,
             value: Some(bytes::Bytes::from(format!("line {i}"))),
-            headers: Default::default(),
+            timestamp: now,
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Gzip,
-        },
-    )
-    .unwrap();
-    buf.to_vec()
+    encode(&records, None, Compression::Gzip)
 }
 
 #[test]

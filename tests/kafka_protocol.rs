@@ -14,9 +14,8 @@ use kafka_protocol::messages::{
     ProduceRequest, ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
+use logship_collector::storage::batch::{encode, NewRecord};
 
 use crate::util::*;
 
@@ -99,36 +98,16 @@ impl Client {
 }
 
 pub fn batch(producer_id: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
-    let records: Vec<Record> = values
+    let records: Vec<NewRecord> = values
         .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: seq + i as i32,
-            timestamp: 0,
+        .map(|v| NewRecord {
             key: None,
             value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
+            timestamp: 0,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let producer = (producer_id >= 0).then_some((producer_id, epoch, seq));
+    Bytes::from(encode(&records, producer, Compression::None))
 }
 
 pub fn produce(client: &mut Client, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {

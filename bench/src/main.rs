@@ -16,13 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 use logship_collector::metrics::Metrics;
-use logship_collector::storage::batch::BatchHeader;
+use logship_collector::storage::batch::{encode, BatchHeader, NewRecord};
 use logship_collector::storage::{FlushPolicy, Storage, StorageOptions};
 
 #[derive(Parser)]
@@ -90,41 +88,20 @@ enum Cmd {
     },
 }
 
-/// One uncompressed batch of `count` records of `value_len` bytes, values
-/// produced by `value(i)`.
+/// One uncompressed batch of `count` records, values produced by `value(i)`.
 fn batch(count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: now,
+    let records: Vec<NewRecord> = (0..count)
+        .map(|i| NewRecord {
             key: None,
             value: Some(Bytes::from(value(i))),
-            headers: Default::default(),
+            timestamp: now,
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding a batch");
-    buf.to_vec()
+    encode(&records, None, Compression::None)
 }
 
 fn open(dir: &PathBuf, flush: FlushPolicy) -> Result<Arc<Storage>> {

@@ -213,21 +213,70 @@ pub fn set_base_offset(buf: &mut [u8], base_offset: i64) {
     buf[..8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// One record for [`encode`].
+pub struct NewRecord {
+    pub key: Option<bytes::Bytes>,
+    pub value: Option<bytes::Bytes>,
+    pub timestamp: i64,
+}
+
+/// Encodes `records` as one RecordBatch v2 through `kafka-protocol`, with
+/// an idempotent producer's `(id, epoch, first sequence)` if given. For
+/// tests, benchmarks and tools: the broker path never encodes records.
+pub fn encode(
+    records: &[NewRecord],
+    producer: Option<(i64, i16, i32)>,
+    compression: kafka_protocol::records::Compression,
+) -> Vec<u8> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let (producer_id, producer_epoch, first_seq) = producer.unwrap_or((-1, -1, 0));
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // kafka-protocol starts a new batch whenever offset minus
+            // sequence changes, so keep them in step.
+            sequence: first_seq + i as i32,
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encoding records into a buffer cannot fail");
+    buf.to_vec()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::protocol::StrBytes;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use bytes::Bytes;
+    use kafka_protocol::records::Compression;
 
-    /// Encodes `count` records of `value_len` bytes with `kafka-protocol`.
+    /// Encodes `count` records of `value_len` bytes.
     pub(crate) fn encode_batch(count: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
         encode_idempotent(-1, -1, 0, count, value_len, timestamp)
     }
 
-    /// A batch from an idempotent producer starting at sequence `seq`.
+    /// A batch from an idempotent producer starting at sequence `seq`
+    /// (`producer_id` -1: no producer fields).
     pub(crate) fn encode_idempotent(
         producer_id: i64,
         epoch: i16,
@@ -236,41 +285,15 @@ pub(crate) mod tests {
         value_len: usize,
         timestamp: i64,
     ) -> Vec<u8> {
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // kafka-protocol starts a new batch whenever offset minus
-                // sequence changes, so keep them in step.
-                sequence: seq + i as i32,
-                timestamp: timestamp + i as i64,
+        let records: Vec<NewRecord> = (0..count)
+            .map(|i| NewRecord {
                 key: Some(Bytes::from(format!("key-{i}"))),
                 value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; value_len])),
-                headers: [(
-                    StrBytes::from_static_str("h"),
-                    Some(Bytes::from_static(b"v")),
-                )]
-                .into_iter()
-                .collect(),
+                timestamp: timestamp + i as i64,
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .expect("encode");
-        buf.to_vec()
+        let producer = (producer_id >= 0).then_some((producer_id, epoch, seq));
+        encode(&records, producer, Compression::None)
     }
 
     #[test]
