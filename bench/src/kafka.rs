@@ -74,7 +74,9 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
         let (k, v) = kv.split_once('=').context("--set takes key=value")?;
         c.set(k, v);
     }
-    let producer: ThreadedProducer<_> = c.create().context("creating producer")?;
+    let producer: ThreadedProducer<CountFailures> = c
+        .create_with_context(CountFailures::default())
+        .context("creating producer")?;
     let payload = vec![b'x'; a.record_bytes];
     let started = Instant::now();
     for _ in 0..a.records {
@@ -103,6 +105,24 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
         (a.records * a.record_bytes as u64) as f64 / secs / 1e6
     );
     Ok(())
+}
+
+/// Counts records whose delivery failed, so a run that lost records fails.
+#[derive(Default)]
+struct CountFailures {
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl rdkafka::ClientContext for CountFailures {}
+
+impl rdkafka::producer::ProducerContext for CountFailures {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 pub fn consume(a: ConsumeArgs) -> Result<()> {
