@@ -194,6 +194,33 @@ fn acks_zero_sends_no_response_and_requests_stay_in_order() {
 }
 
 #[test]
+fn pipelined_produce_requests_are_appended_and_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_collector(dir.path());
+    let mut c = Client::connect(running.kafka);
+    // An idempotent producer with 20 requests in flight (librdkafka allows
+    // several): appends must keep sequence order, answers request order.
+    let ids: Vec<i32> = (0..20)
+        .map(|i| {
+            let req = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("pipelined")))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(7000, 0, i * 2, &["a", "b"])))])]);
+            c.send(ApiKey::Produce, 7, &req)
+        })
+        .collect();
+    for (i, id) in ids.into_iter().enumerate() {
+        let resp: ProduceResponse = c.recv(id, 0, 7);
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 2 * i as i64));
+    }
+}
+
+#[test]
 fn idempotent_retries_are_deduplicated_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = collector_config(dir.path(), &dir.path().join("data"));

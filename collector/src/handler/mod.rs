@@ -43,6 +43,9 @@ pub enum Outcome {
     Respond(BytesMut),
     /// Produce with acks=0: no response.
     NoResponse,
+    /// Answered later (a Produce waiting for its fsync); the connection
+    /// goes on reading and writes this in its turn.
+    Pending(tokio::task::JoinHandle<Outcome>),
     /// Unparseable or unsupported: log, close the connection.
     Close(String),
 }
@@ -237,6 +240,7 @@ pub async fn handle(
         client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
     };
     let outcome = route(broker, request, &ctx).await;
+    // For Produce this times the append; the fsync wait is in the fsync histogram.
     broker
         .metrics
         .kafka

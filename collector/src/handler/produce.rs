@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 
 use super::{blocking, reply, str_bytes, Outcome};
 use crate::broker::Broker;
@@ -29,40 +29,90 @@ pub async fn handle(
             reply(correlation_id, version, &resp)
         };
     }
+    // The response's shape; the request itself (and its record bytes) is
+    // consumed by the append so a response waiting for its fsync holds no
+    // copy of the data.
+    let layout: Vec<(TopicName, Vec<i32>)> = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.partition_data.iter().map(|p| p.index).collect(),
+            )
+        })
+        .collect();
     let mut work = Vec::new();
-    for topic in &req.topic_data {
-        for p in &topic.partition_data {
-            work.push((topic.name.0.to_string(), p.index, p.records.clone()));
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        for p in topic.partition_data {
+            work.push((name.clone(), p.index, p.records));
         }
     }
+    // Phase 1, in request order on this connection: append (page cache).
     let b = Arc::clone(broker);
-    let results: Vec<PartitionResult> = blocking(move || {
+    let appended: Vec<(PartitionResult, Option<Durable>)> = blocking(move || {
         work.into_iter()
             .map(|(topic, partition, records)| append_one(&b, &topic, partition, records))
             .collect()
     })
     .await;
-    let appended: u64 = results.iter().filter(|r| r.0 == 0).count() as u64;
-    if appended > 0 {
-        broker.notify_appended();
+    // Phase 2, off the connection's critical path: wait for the fsyncs that
+    // cover the appends (shared with other requests), then answer. The
+    // connection meanwhile reads and appends its next request; responses
+    // still leave in request order.
+    let broker = Arc::clone(broker);
+    let answer = tokio::spawn(async move {
+        let b = Arc::clone(&broker);
+        let results: Vec<PartitionResult> = blocking(move || {
+            appended
+                .into_iter()
+                .map(
+                    |(result, durable)| match durable.map(|(p, end)| p.wait_durable(end)) {
+                        Some(Err(e)) => (e.kafka_code(), -1, -1, Some(e.to_string())),
+                        _ => result,
+                    },
+                )
+                .collect()
+        })
+        .await;
+        if results.iter().any(|r| r.0 == 0) {
+            b.notify_appended();
+        }
+        respond(&b, &layout, results, version, correlation_id)
+    });
+    if acks == 0 {
+        // No response; the task still wakes fetchers once the data is durable.
+        return Outcome::NoResponse;
     }
+    Outcome::Pending(answer)
+}
+
+/// A partition and the offset below which its append must be durable.
+type Durable = (Arc<crate::storage::Partition>, i64);
+
+fn respond(
+    broker: &Broker,
+    layout: &[(TopicName, Vec<i32>)],
+    results: Vec<PartitionResult>,
+    version: i16,
+    correlation_id: i32,
+) -> Outcome {
     let mut it = results.into_iter();
-    let responses = req
-        .topic_data
+    let responses = layout
         .iter()
-        .map(|topic| {
+        .map(|(name, partitions)| {
             TopicProduceResponse::default()
-                .with_name(topic.name.clone())
+                .with_name(name.clone())
                 .with_partition_responses(
-                    topic
-                        .partition_data
+                    partitions
                         .iter()
-                        .map(|p| {
+                        .map(|index| {
                             let (code, base, log_start, message) =
                                 it.next().expect("one result per partition");
                             broker.metrics.kafka.partition_error("produce", code);
                             PartitionProduceResponse::default()
-                                .with_index(p.index)
+                                .with_index(*index)
                                 .with_error_code(code)
                                 .with_base_offset(base)
                                 .with_log_append_time_ms(-1)
@@ -73,9 +123,6 @@ pub async fn handle(
                 )
         })
         .collect();
-    if acks == 0 {
-        return Outcome::NoResponse;
-    }
     reply(
         correlation_id,
         version,
@@ -88,27 +135,31 @@ fn append_one(
     topic: &str,
     partition: i32,
     records: Option<bytes::Bytes>,
-) -> PartitionResult {
+) -> (PartitionResult, Option<Durable>) {
     let Some(records) = records else {
-        return (87, -1, -1, Some("no records".to_owned())); // INVALID_RECORD
+        return ((87, -1, -1, Some("no records".to_owned())), None); // INVALID_RECORD
     };
     let result = broker.partition(topic, partition, true).and_then(|p| {
         // The one copy per batch: into a buffer whose base offsets we rewrite.
         let mut buf = records.to_vec();
-        p.append(&mut buf)
+        p.append_unsynced(&mut buf).map(|info| (p, info))
     });
     match result {
-        Ok(info) => {
+        Ok((p, info)) => {
             broker
                 .metrics
                 .kafka
                 .produced_bytes
                 .inc_by(records.len() as u64);
-            (0, info.base_offset, info.log_start_offset, None)
+            let durable = (p, info.last_offset + 1);
+            (
+                (0, info.base_offset, info.log_start_offset, None),
+                Some(durable),
+            )
         }
         Err(e) => {
             tracing::debug!(topic, partition, error = %e, "produce refused");
-            (e.kafka_code(), -1, -1, Some(e.to_string()))
+            ((e.kafka_code(), -1, -1, Some(e.to_string())), None)
         }
     }
 }

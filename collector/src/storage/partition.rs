@@ -7,7 +7,7 @@
 //! first waiter to find no fsync running performs one for everyone, so N
 //! concurrent producers share one fsync instead of paying N.
 //!
-//! Lock order: `log` before `sync`. `wait_durable` never holds `sync` while
+//! Lock order: `log` before `sync`. `sync_until` never holds `sync` while
 //! taking `log`.
 
 use std::collections::BTreeMap;
@@ -185,6 +185,16 @@ impl Partition {
     /// writes the bytes verbatim. With [`FlushPolicy::Always`] it returns only
     /// once the batches are fsynced. On any error nothing is appended.
     pub fn append(&self, buf: &mut [u8]) -> Result<AppendInfo> {
+        let info = self.append_unsynced(buf)?;
+        self.wait_durable(info.last_offset + 1)?;
+        Ok(info)
+    }
+
+    /// [`Partition::append`] without the wait for durability: the caller
+    /// must call [`Partition::wait_durable`] with `last_offset + 1` before
+    /// acknowledging. Lets a connection append its next request while the
+    /// previous one waits for its fsync, so pipelined requests share fsyncs.
+    pub fn append_unsynced(&self, buf: &mut [u8]) -> Result<AppendInfo> {
         let result = self.append_inner(buf);
         if let Err(e) = &result {
             self.metrics.append_error(match e {
@@ -195,6 +205,15 @@ impl Partition {
             });
         }
         result
+    }
+
+    /// Blocks until every offset below `end` is durable under this
+    /// partition's flush policy (a no-op unless [`FlushPolicy::Always`]).
+    pub fn wait_durable(&self, end: i64) -> Result<()> {
+        if self.flush == FlushPolicy::Always {
+            self.sync_until(end)?;
+        }
+        Ok(())
     }
 
     fn append_inner(&self, buf: &mut [u8]) -> Result<AppendInfo> {
@@ -267,9 +286,6 @@ impl Partition {
                 log_start_offset: log.start_offset(),
             }
         };
-        if self.flush == FlushPolicy::Always {
-            self.wait_durable(info.last_offset + 1)?;
-        }
         Ok(info)
     }
 
@@ -379,7 +395,7 @@ impl Partition {
 
     /// Blocks until every offset below `target` is fsynced, performing the
     /// fsync itself if none is running (group commit).
-    fn wait_durable(&self, target: i64) -> Result<()> {
+    fn sync_until(&self, target: i64) -> Result<()> {
         let mut state = lock(&self.sync);
         loop {
             if state.durable >= target {
@@ -439,7 +455,7 @@ impl Partition {
     /// watermark (the interval flusher and shutdown use this).
     pub fn flush(&self) -> Result<()> {
         let end = lock(&self.log).end_offset();
-        self.wait_durable(end)?;
+        self.sync_until(end)?;
         self.high_watermark.fetch_max(end, Ordering::AcqRel);
         Ok(())
     }
