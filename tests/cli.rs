@@ -2,64 +2,18 @@
 //! user follows the tutorial: the CLI is a Kafka client, so these commands
 //! are the ones a Kafka user types.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use crate::util::*;
 
-/// Longest any one command may take; a hung command fails the test.
-const COMMAND_LIMIT: Duration = Duration::from_secs(15);
-
-/// Runs `logship ARGS --bootstrap-server KAFKA` with `stdin` as its input.
-fn logship(kafka: SocketAddr, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(LOGSHIP)
-        .args(args)
-        .arg("--bootstrap-server")
-        .arg(kafka.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Dropping stdin after the write is the end of input.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let pid = child.id().to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(COMMAND_LIMIT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("logship {args:?} did not finish in {COMMAND_LIMIT:?}");
-        }
-    }
-}
-
 /// Asserts that the command succeeded; returns its stdout.
 fn ok(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
-    let out = logship(kafka, args, stdin);
-    assert!(
-        out.status.success(),
-        "logship {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    cli_ok(kafka, args, stdin)
 }
 
 /// Asserts that the command failed with one `error: ` line; returns it.
 fn fails(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
-    let out = logship(kafka, args, stdin);
+    let out = cli_run(kafka, args, stdin);
     assert!(!out.status.success(), "logship {args:?} succeeded");
     let stderr = String::from_utf8(out.stderr).unwrap();
     let last = stderr.lines().last().unwrap_or_default().to_owned();

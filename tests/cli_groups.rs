@@ -5,63 +5,20 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// Longest any one command may take; a hung command fails the test.
-const COMMAND_LIMIT: Duration = Duration::from_secs(15);
-
-/// Runs `logship ARGS --bootstrap-server KAFKA` with `stdin` as its input.
-fn logship(kafka: SocketAddr, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(LOGSHIP)
-        .args(args)
-        .arg("--bootstrap-server")
-        .arg(kafka.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_owned();
-    // Written from a thread so a command that reads no input cannot block
-    // the test; dropping the pipe ends the input.
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let pid = child.id().to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(COMMAND_LIMIT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("logship {args:?} did not finish in {COMMAND_LIMIT:?}");
-        }
-    }
-}
-
 /// Asserts that the command succeeded; returns its stdout.
 fn ok(kafka: SocketAddr, args: &[&str]) -> String {
-    let out = logship(kafka, args, "");
-    assert!(
-        out.status.success(),
-        "logship {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    cli_ok(kafka, args, "")
 }
 
 /// Asserts that the command failed; returns its stderr.
 fn fails(kafka: SocketAddr, args: &[&str]) -> String {
-    let out = logship(kafka, args, "");
+    let out = cli_run(kafka, args, "");
     assert!(!out.status.success(), "logship {args:?} succeeded");
     String::from_utf8(out.stderr).unwrap()
 }
@@ -100,7 +57,7 @@ fn lines(range: std::ops::RangeInclusive<u32>) -> String {
 
 fn setup(kafka: SocketAddr, topic: &str, records: u32) {
     ok(kafka, &["topics", "create", topic, "--partitions", "1"]);
-    let out = logship(kafka, &["produce", "--topic", topic], &lines(1..=records));
+    let out = cli_run(kafka, &["produce", "--topic", topic], &lines(1..=records));
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -165,7 +122,7 @@ fn group_offsets_resume_reset_and_delete() {
     );
     assert_eq!(consume("2"), lines(6..=7));
     // Beyond the log end: kept at the end, with a warning.
-    let out = logship(
+    let out = cli_run(
         kafka,
         &[&reset[..], &["--to-offset", "99", "--execute"]].concat(),
         "",

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -148,4 +148,51 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Longest any one command may take; a hung command fails the test.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs `logship ARGS --bootstrap-server KAFKA` with `stdin` as its input.
+pub fn cli_run(kafka: SocketAddr, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(LOGSHIP)
+        .args(args)
+        .arg("--bootstrap-server")
+        .arg(kafka.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_owned();
+    // Written from a thread so a command that reads no input cannot block
+    // the test; dropping the pipe ends the input.
+    std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let pid = child.id().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(COMMAND_LIMIT) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("logship {args:?} did not finish in {COMMAND_LIMIT:?}");
+        }
+    }
+}
+
+/// Runs a `logship` CLI command that must succeed; returns its stdout.
+pub fn cli_ok(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
+    let out = cli_run(kafka, args, stdin);
+    assert!(
+        out.status.success(),
+        "logship {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
