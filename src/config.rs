@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use logship_agent::config::AgentConfig;
 use logship_collector::config::CollectorConfig;
 
 /// The built-in config `logship run` uses without `--config`.
@@ -16,17 +17,23 @@ pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.yaml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub collector: Option<CollectorConfig>,
+    pub agent: Option<AgentConfig>,
 }
 
 impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
         let config: Config =
             serde_yaml_ng::from_str(text).with_context(|| format!("invalid config {origin}"))?;
-        if config.collector.is_none() {
-            bail!("config {origin} has no `collector:` section; nothing to run");
+        if config.collector.is_none() && config.agent.is_none() {
+            bail!("config {origin} has no `collector:` or `agent:` section; nothing to run");
         }
         if let Some(c) = &config.collector {
             c.validate()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("invalid config {origin}"))?;
+        }
+        if let Some(a) = &config.agent {
+            a.validate()
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("invalid config {origin}"))?;
         }

@@ -118,18 +118,55 @@ fn run(command: Command) -> Result<()> {
 }
 
 async fn run_roles(config: Config) -> Result<()> {
-    let shutdown = CancellationToken::new();
-    let signals = shutdown.clone();
+    // A signal stops the agent first (it drains into the collector when
+    // both run here), then the collector.
+    let stop_agent = CancellationToken::new();
+    let stop_collector = CancellationToken::new();
+    let signals = stop_agent.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         signals.cancel();
     });
-    let collector = config
-        .collector
-        .expect("validated: a collector section exists");
-    logship_collector::service::run(collector, shutdown)
-        .await
-        .map_err(anyhow::Error::msg)
+    let mut collector = config.collector.map(|c| {
+        let stop = stop_collector.clone();
+        tokio::spawn(async move { logship_collector::service::run(c, stop).await })
+    });
+    let agent = async {
+        match config.agent {
+            Some(agent) => logship_agent::service::run(agent, stop_agent.clone()).await,
+            None => {
+                stop_agent.cancelled().await;
+                Ok(())
+            }
+        }
+    };
+    // The collector ending on its own is a start-up failure: stop the agent.
+    let collector_failed = async {
+        match &mut collector {
+            Some(c) => Some(c.await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(agent);
+    let (agent_result, early) = tokio::select! {
+        r = &mut agent => (r, None),
+        r = collector_failed => {
+            stop_agent.cancel();
+            (agent.await, r)
+        }
+    };
+    stop_collector.cancel();
+    let collector_result = match (early, collector) {
+        (Some(r), _) => Some(r),
+        (None, Some(c)) => Some(c.await),
+        (None, None) => None,
+    };
+    if let Some(r) = collector_result {
+        r.context("collector task")?
+            .map_err(anyhow::Error::msg)
+            .context("collector")?;
+    }
+    agent_result.map_err(anyhow::Error::msg).context("agent")
 }
 
 /// SIGTERM (systemd stop) or SIGINT (Ctrl-C) start a graceful shutdown.

@@ -1,5 +1,22 @@
-//! logship edge agent.
+//! logship edge agent: follows log files and ships every line to a
+//! collector exactly once (DESIGN.md, "Exactly-once from file to log").
 //!
-//! Not built yet: file tailing, metrics sources, batching and sinks land with
-//! their own issues (see the README's roadmap). The crate exists now so the
-//! workspace layout matches DESIGN.md from the first commit.
+//! - `config`: the `agent:` YAML section.
+//! - `source/file`: discovery (globs, inotify, rescans), file identity and
+//!   rotation, line cutting (`lines`), one tailer per file (`tailer`).
+//! - `batch`: lines -> Kafka RecordBatch v2 with producer fields, compressed.
+//! - `sink/collector`: HTTP POST to the collector, retries with backoff.
+//! - `checkpoint`: per-file identity, acknowledged offset and sequence.
+//! - `partitioner`: Kafka's murmur2 default partitioner.
+//! - `http`, `metrics`: `/metrics` (`logship_agent_*`) and `/healthz`.
+//! - `service`: wires it together and runs until shutdown.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod partitioner;
+pub mod service;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,182 @@
+//! The agent's Prometheus metrics, all named `logship_agent_*`. Labels are
+//! bounded: `source` (configured names), `kind`/`status` (fixed enums);
+//! never paths or offsets.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub lines_read: IntCounterVec,
+    pub bytes_read: IntCounterVec,
+    pub files_open: IntGaugeVec,
+    pub files_rotated: IntCounterVec,
+    pub files_truncated: IntCounterVec,
+    pub lines_split: IntCounterVec,
+    pub lines_truncated: IntCounterVec,
+    pub batches_sent: IntCounterVec,
+    pub records_sent: IntCounterVec,
+    pub bytes_sent: IntCounterVec,
+    pub records_deduplicated: IntCounterVec,
+    pub records_rejected: IntCounterVec,
+    pub retries: IntCounterVec,
+    pub errors: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub checkpoint_lag_bytes: IntGaugeVec,
+    pub buffered_bytes: IntGauge,
+    pub checkpoint_writes: prometheus::IntCounter,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: T) -> T {
+    registry
+        .register(Box::new(m.clone()))
+        .expect("metric names are unique");
+    m
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    reg(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    reg(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let source = &["source"];
+        Metrics {
+            lines_read: counter(&r, "logship_agent_lines_read_total", "Lines read from files.", source),
+            bytes_read: counter(&r, "logship_agent_bytes_read_total", "Bytes read from files.", source),
+            files_open: gauge(&r, "logship_agent_files_open", "Files currently held open.", source),
+            files_rotated: counter(
+                &r,
+                "logship_agent_files_rotated_total",
+                "Files renamed away or deleted while followed, then closed after being read to the end.",
+                source,
+            ),
+            files_truncated: counter(
+                &r,
+                "logship_agent_files_truncated_total",
+                "Files found shorter than the read position (copytruncate); reading restarted at 0.",
+                source,
+            ),
+            lines_split: counter(
+                &r,
+                "logship_agent_lines_split_total",
+                "Lines longer than max_line_bytes cut into several records.",
+                source,
+            ),
+            lines_truncated: counter(
+                &r,
+                "logship_agent_lines_truncated_total",
+                "Lines longer than max_line_bytes shortened to it.",
+                source,
+            ),
+            batches_sent: counter(
+                &r,
+                "logship_agent_sink_batches_total",
+                "Batches acknowledged by the sink.",
+                source,
+            ),
+            records_sent: counter(
+                &r,
+                "logship_agent_sink_records_total",
+                "Records acknowledged by the sink.",
+                source,
+            ),
+            bytes_sent: counter(
+                &r,
+                "logship_agent_sink_bytes_total",
+                "Encoded (compressed) batch bytes acknowledged by the sink.",
+                source,
+            ),
+            records_deduplicated: counter(
+                &r,
+                "logship_agent_records_deduplicated_total",
+                "Records re-read after a restart that the collector already had, skipped.",
+                source,
+            ),
+            records_rejected: counter(
+                &r,
+                "logship_agent_sink_records_rejected_total",
+                "Records in batches the sink refused with a permanent error (logged).",
+                source,
+            ),
+            retries: counter(
+                &r,
+                "logship_agent_sink_retries_total",
+                "Sink requests retried after a retryable failure.",
+                source,
+            ),
+            errors: counter(
+                &r,
+                "logship_agent_errors_total",
+                "Errors by kind: read, discover, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, checkpoint, encode.",
+                &["kind"],
+            ),
+            request_seconds: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "logship_agent_sink_request_seconds",
+                        "Sink request latency, including the collector's fsync.",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ]),
+                    &["source"],
+                )
+                .expect("valid metric"),
+            ),
+            checkpoint_lag_bytes: gauge(
+                &r,
+                "logship_agent_checkpoint_lag_bytes",
+                "Bytes in followed files not yet acknowledged by the sink.",
+                source,
+            ),
+            buffered_bytes: reg(
+                &r,
+                IntGauge::new(
+                    "logship_agent_buffered_bytes",
+                    "Line bytes read and not yet acknowledged (bounded by sink.max_buffered_bytes).",
+                )
+                .expect("valid metric"),
+            ),
+            checkpoint_writes: reg(
+                &r,
+                prometheus::IntCounter::new(
+                    "logship_agent_checkpoint_writes_total",
+                    "Checkpoint file writes (each fsynced).",
+                )
+                .expect("valid metric"),
+            ),
+            registry: r,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("exposition is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

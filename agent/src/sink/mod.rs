@@ -1,0 +1,2 @@
+//! Where batches go. `collector`: HTTP POST to a logship collector.
+pub mod collector;

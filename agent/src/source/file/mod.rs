@@ -1,0 +1,595 @@
+//! The `file` source: finds files matching `include` (minus `exclude`),
+//! follows each with a [`tailer::Tailer`], and keeps track of which file is
+//! which across renames, truncation and restarts.
+//!
+//! Discovery: inotify (through `notify`) on the directories the globs start
+//! from wakes tailers when their files grow and triggers a rescan when files
+//! appear, move or vanish; a periodic glob rescan is the safety net for lost
+//! or coalesced events.
+//!
+//! Identity: a stream is a file identified by device + inode *and* a CRC of
+//! its first bytes (up to 256), so a reused inode is not mistaken for the
+//! old file and a renamed file is not read again. The checkpoint holds the
+//! identity; a file found at start-up resumes from the checkpoint with the
+//! same identity.
+
+pub mod lines;
+pub mod tailer;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use kafka_protocol::protocol::StrBytes;
+use notify::{EventKind, RecursiveMode, Watcher};
+use regex::bytes::Regex;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::{Checkpoints, StreamCheckpoint};
+use crate::config::{BatchConfig, Compression, FileSourceConfig, StartAt};
+use crate::metrics::Metrics;
+use crate::partitioner;
+use crate::sink::collector::CollectorSink;
+use tailer::{Exit, Tailer};
+
+/// Bytes of a file's start covered by its fingerprint.
+pub const FP_MAX: u64 = 256;
+/// Checkpoints of files not seen for this long are forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// What every tailer of a source shares.
+pub struct SourceCtx {
+    pub name: String,
+    pub config: FileSourceConfig,
+    pub sink: Arc<CollectorSink>,
+    pub checkpoints: Arc<Checkpoints>,
+    pub metrics: Metrics,
+    /// Bytes read and not yet acknowledged, across all sources.
+    pub budget: Arc<Semaphore>,
+    pub batch: BatchConfig,
+    pub compression: Compression,
+    pub host: Bytes,
+    pub labels: Vec<(StrBytes, Bytes)>,
+    pub multiline: Option<Regex>,
+    /// Stop reading (shutdown).
+    pub stop: CancellationToken,
+}
+
+impl SourceCtx {
+    /// Writes checkpoints now (identity changes must be durable before
+    /// anything is sent under them).
+    pub async fn persist(&self) -> Result<(), String> {
+        let c = Arc::clone(&self.checkpoints);
+        let m = self.metrics.clone();
+        tokio::task::spawn_blocking(move || c.persist().inspect(|_| m.checkpoint_writes.inc()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("writing checkpoints: {e}"))
+    }
+}
+
+/// A followed file, shared by discovery and its tailer.
+pub struct Handle {
+    /// The checkpoint id.
+    pub id: u64,
+    path: Mutex<PathBuf>,
+    pub wake: Notify,
+    /// This file's share of the checkpoint-lag gauge.
+    pub lag: AtomicI64,
+}
+
+impl Handle {
+    pub fn path(&self) -> PathBuf {
+        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set_path(&self, p: &Path) {
+        let mut mine = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        if *mine != p {
+            *mine = p.to_path_buf();
+        }
+    }
+}
+
+/// A known stream and whether a tailer follows it now.
+struct Known {
+    handle: Arc<Handle>,
+    open: bool,
+    /// Size when its tailer last closed it for idleness.
+    closed_size: Option<u64>,
+}
+
+/// CRC-32C of the first min(len, FP_MAX) bytes: (covered length, crc).
+pub fn fingerprint(file: &File, len: u64) -> std::io::Result<(u32, u32)> {
+    let n = len.min(FP_MAX) as usize;
+    let mut buf = vec![0; n];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok((n as u32, crc32c::crc32c(&buf)))
+}
+
+fn fingerprint_matches(file: &File, len: u64, cp: &StreamCheckpoint) -> bool {
+    if len < cp.fp_len as u64 {
+        return false;
+    }
+    let mut buf = vec![0; cp.fp_len as usize];
+    file.read_exact_at(&mut buf, 0).is_ok() && crc32c::crc32c(&buf) == cp.fp_crc
+}
+
+/// The include/exclude globs, and the directories they start from.
+pub struct Globs {
+    include: GlobSet,
+    exclude: GlobSet,
+    roots: Vec<(PathBuf, bool)>,
+}
+
+impl Globs {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Globs, String> {
+        let build = |patterns: &[String]| -> Result<GlobSet, String> {
+            let mut b = GlobSetBuilder::new();
+            for p in patterns {
+                b.add(
+                    GlobBuilder::new(p)
+                        .literal_separator(true)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            b.build().map_err(|e| e.to_string())
+        };
+        let roots = include.iter().map(|p| root_of(p)).collect();
+        Ok(Globs {
+            include: build(include)?,
+            exclude: build(exclude)?,
+            roots,
+        })
+    }
+
+    pub fn matches(&self, path: &Path) -> bool {
+        self.include.is_match(path) && !self.exclude.is_match(path)
+    }
+
+    /// Every regular file under the roots that matches.
+    pub fn scan(&self) -> Vec<PathBuf> {
+        let mut found = HashSet::new();
+        for (root, recursive) in &self.roots {
+            walk(root, *recursive, &mut |p| {
+                if self.matches(p) {
+                    found.insert(p.to_path_buf());
+                }
+            });
+        }
+        let mut v: Vec<PathBuf> = found.into_iter().collect();
+        v.sort();
+        v
+    }
+}
+
+/// The directory before the first glob character, and whether the rest of
+/// the pattern reaches below it.
+fn root_of(pattern: &str) -> (PathBuf, bool) {
+    let mut root = PathBuf::from("/");
+    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.contains(['*', '?', '[', '{']) || i == parts.len() - 1 {
+            let below = parts.len() - i > 1;
+            return (root, below);
+        }
+        root.push(part);
+    }
+    (root, false)
+}
+
+fn walk(dir: &Path, recursive: bool, f: &mut impl FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if recursive {
+                walk(&path, true, f);
+            }
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+            f(&path);
+        }
+    }
+}
+
+/// Runs the source until `ctx.stop`, then waits for its tailers to ship
+/// what they hold.
+pub async fn run(ctx: Arc<SourceCtx>, first_run: bool) {
+    let globs = match Globs::new(&ctx.config.include, &ctx.config.exclude) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(source = %ctx.name, error = %e, "bad globs");
+            return;
+        }
+    };
+    let partitions = tokio::select! {
+        p = ctx.sink.partitions(&ctx.config.topic) => p,
+        _ = ctx.stop.cancelled() => return,
+    };
+    let partitions = match partitions {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(source = %ctx.name, topic = %ctx.config.topic, error = %e, "the collector refused the topic; this source ships nothing");
+            ctx.metrics.errors.with_label_values(&["discover"]).inc();
+            return;
+        }
+    };
+
+    // inotify on the roots; events go to a bounded channel (overflow means
+    // "look at everything").
+    let (events_tx, mut events) = mpsc::channel::<notify::Event>(4096);
+    let overflow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&overflow);
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) => {
+                if events_tx.try_send(ev).is_err() {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Err(_) => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+        })
+        .map_err(
+            |e| tracing::warn!(source = %ctx.name, error = %e, "inotify unavailable; polling only"),
+        )
+        .ok();
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+
+    let mut d = Discovery {
+        ctx: Arc::clone(&ctx),
+        partitions,
+        known: HashMap::new(),
+        by_path: HashMap::new(),
+        missing_since: HashMap::new(),
+        tailers: JoinSet::new(),
+        start_at_end: first_run && ctx.config.start_at == StartAt::End,
+    };
+    let mut rescan = tokio::time::interval(ctx.config.rescan_interval);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut soon: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = rescan.tick() => {
+                if let Some(w) = &mut watcher {
+                    for (root, recursive) in &globs.roots {
+                        if !watched.contains(root) && root.is_dir() {
+                            let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                            match w.watch(root, mode) {
+                                Ok(()) => { watched.insert(root.clone()); }
+                                Err(e) => tracing::debug!(root = %root.display(), error = %e, "watch failed"),
+                            }
+                        }
+                    }
+                }
+                d.rescan(&globs).await;
+                d.start_at_end = false;
+                soon = None;
+            }
+            Some(ev) = events.recv() => {
+                let structural = matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)));
+                for p in &ev.paths {
+                    match d.by_path.get(p).and_then(|key| d.known.get(key)) {
+                        Some(k) if k.open => k.handle.wake.notify_one(),
+                        _ => if globs.matches(p) || structural { soon.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_millis(20)); },
+                    }
+                }
+                if overflow.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    d.wake_all();
+                    soon.get_or_insert_with(tokio::time::Instant::now);
+                }
+            }
+            _ = sleep_until(soon) => {
+                d.rescan(&globs).await;
+                soon = None;
+            }
+            Some(done) = d.tailers.join_next() => {
+                if let Ok((key, exit)) = done {
+                    d.closed(key, exit);
+                }
+            }
+            _ = ctx.stop.cancelled() => break,
+        }
+    }
+    drop(watcher);
+    while let Some(done) = d.tailers.join_next().await {
+        if let Ok((key, exit)) = done {
+            d.closed(key, exit);
+        }
+    }
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+type Key = (u64, u64);
+
+struct Discovery {
+    ctx: Arc<SourceCtx>,
+    partitions: i32,
+    known: HashMap<Key, Known>,
+    by_path: HashMap<PathBuf, Key>,
+    missing_since: HashMap<u64, Instant>,
+    tailers: JoinSet<(Key, Exit)>,
+    start_at_end: bool,
+}
+
+impl Discovery {
+    fn wake_all(&self) {
+        for k in self.known.values() {
+            k.handle.wake.notify_one();
+        }
+    }
+
+    /// A tailer finished.
+    fn closed(&mut self, key: Key, exit: Exit) {
+        let Some(k) = self.known.get_mut(&key) else {
+            return;
+        };
+        k.open = false;
+        match exit {
+            Exit::Idle { size } => k.closed_size = Some(size),
+            Exit::Rotated { deleted } => {
+                let id = k.handle.id;
+                self.known.remove(&key);
+                if deleted {
+                    self.ctx.checkpoints.remove(id);
+                }
+            }
+            Exit::Stopped | Exit::Failed => {
+                self.known.remove(&key);
+            }
+        }
+    }
+
+    async fn rescan(&mut self, globs: &Globs) {
+        let paths = {
+            let g = globs;
+            g.scan()
+        };
+        let saved: HashMap<Key, (u64, StreamCheckpoint)> = self
+            .ctx
+            .checkpoints
+            .of_source(&self.ctx.name)
+            .into_iter()
+            .map(|(id, c)| ((c.dev, c.ino), (id, c)))
+            .collect();
+        let mut seen_ids = HashSet::new();
+        let mut fresh: Vec<(PathBuf, File, u64)> = Vec::new();
+        let mut by_path = HashMap::new();
+        for path in paths {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            let len = meta.len();
+            if let Some(k) = self.known.get_mut(&key) {
+                k.handle.set_path(&path);
+                seen_ids.insert(k.handle.id);
+                if !k.open && k.closed_size != Some(len) {
+                    k.open = true;
+                    k.closed_size = None;
+                    self.spawn(key, file);
+                }
+                by_path.insert(path, key);
+                continue;
+            }
+            match saved.get(&key) {
+                Some((id, cp)) if fingerprint_matches(&file, len, cp) => {
+                    seen_ids.insert(*id);
+                    let handle = self.handle(*id, &path);
+                    self.known.insert(
+                        key,
+                        Known {
+                            handle,
+                            open: true,
+                            closed_size: None,
+                        },
+                    );
+                    by_path.insert(path, key);
+                    self.spawn(key, file);
+                }
+                Some((id, _)) => {
+                    // Same inode, different content: a new file.
+                    self.ctx.checkpoints.remove(*id);
+                    fresh.push((path, file, len));
+                }
+                None => fresh.push((path, file, len)),
+            }
+        }
+        // New streams: an identity each, saved before any of them sends.
+        let mut started = Vec::new();
+        for (path, file, len) in fresh {
+            let (producer_id, epoch) = match self.ctx.sink.new_producer_id().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(source = %self.ctx.name, error = %e, "no producer id yet; will retry");
+                    return;
+                }
+            };
+            let Ok((fp_len, fp_crc)) = fingerprint(&file, len) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            let offset = if self.start_at_end { len } else { 0 };
+            let path_text = path.to_string_lossy();
+            let id = self.ctx.checkpoints.insert(StreamCheckpoint {
+                source: self.ctx.name.clone(),
+                path: path.clone(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                fp_len,
+                fp_crc,
+                offset,
+                topic: self.ctx.config.topic.clone(),
+                partition: partitioner::partition_for(path_text.as_bytes(), self.partitions),
+                producer_id,
+                epoch,
+                sequence: 0,
+            });
+            seen_ids.insert(id);
+            started.push(((meta.dev(), meta.ino()), id, path, file));
+        }
+        if !started.is_empty() {
+            if let Err(e) = self.ctx.persist().await {
+                tracing::error!(source = %self.ctx.name, error = %e, "cannot save checkpoints; not starting new files");
+                for (_, id, _, _) in started {
+                    self.ctx.checkpoints.remove(id);
+                }
+                return;
+            }
+            for (key, id, path, file) in started {
+                tracing::info!(source = %self.ctx.name, path = %path.display(), "following new file");
+                let handle = self.handle(id, &path);
+                self.known.insert(
+                    key,
+                    Known {
+                        handle,
+                        open: true,
+                        closed_size: None,
+                    },
+                );
+                by_path.insert(path, key);
+                self.spawn(key, file);
+            }
+        }
+        // Files still open but no longer matched (renamed away) stay open
+        // until their tailer closes them.
+        for k in self.known.values() {
+            seen_ids.insert(k.handle.id);
+        }
+        self.by_path = by_path;
+        // Forget checkpoints of files gone for a while.
+        let now = Instant::now();
+        for (id, _) in saved.values() {
+            if seen_ids.contains(id) {
+                self.missing_since.remove(id);
+            } else if now.duration_since(*self.missing_since.entry(*id).or_insert(now))
+                >= FORGET_AFTER
+            {
+                self.ctx.checkpoints.remove(*id);
+                self.missing_since.remove(id);
+            }
+        }
+    }
+
+    fn handle(&self, id: u64, path: &Path) -> Arc<Handle> {
+        Arc::new(Handle {
+            id,
+            path: Mutex::new(path.to_path_buf()),
+            wake: Notify::new(),
+            lag: AtomicI64::new(0),
+        })
+    }
+
+    fn spawn(&mut self, key: Key, file: File) {
+        let handle = Arc::clone(&self.known[&key].handle);
+        match Tailer::new(Arc::clone(&self.ctx), handle, file) {
+            Ok(t) => {
+                self.tailers.spawn(async move { (key, t.run().await) });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot follow file"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_stop_at_the_first_glob() {
+        assert_eq!(
+            root_of("/var/log/*.log"),
+            (PathBuf::from("/var/log"), false)
+        );
+        assert_eq!(
+            root_of("/var/log/**/*.log"),
+            (PathBuf::from("/var/log"), true)
+        );
+        assert_eq!(
+            root_of("/var/log/app.log"),
+            (PathBuf::from("/var/log"), false)
+        );
+        assert_eq!(root_of("/srv/*/logs/x.log"), (PathBuf::from("/srv"), true));
+    }
+
+    #[test]
+    fn globs_match_files_below_their_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        for f in ["x.log", "y.txt", "a/z.log", "a/b/w.log", "skip.log"] {
+            std::fs::write(base.join(f), b"1\n").unwrap();
+        }
+        let g = Globs::new(
+            &[
+                format!("{}/**/*.log", base.display()),
+                format!("{}/*.txt", base.display()),
+            ],
+            &[format!("{}/skip.log", base.display())],
+        )
+        .unwrap();
+        let found: Vec<String> = g
+            .scan()
+            .iter()
+            .map(|p| p.strip_prefix(base).unwrap().display().to_string())
+            .collect();
+        assert_eq!(found, ["a/b/w.log", "a/z.log", "x.log", "y.txt"]);
+        // `*` does not cross directories.
+        let g = Globs::new(&[format!("{}/*.log", base.display())], &[]).unwrap();
+        assert_eq!(g.scan().len(), 2);
+    }
+
+    #[test]
+    fn fingerprints_grow_with_short_files_and_tell_content_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"short\n").unwrap();
+        let f = File::open(&p).unwrap();
+        let (len, crc) = fingerprint(&f, 6).unwrap();
+        assert_eq!(len, 6);
+        let mut cp = StreamCheckpoint {
+            source: "s".into(),
+            path: p.clone(),
+            dev: 0,
+            ino: 0,
+            fp_len: len,
+            fp_crc: crc,
+            offset: 0,
+            topic: "t".into(),
+            partition: 0,
+            producer_id: 0,
+            epoch: 0,
+            sequence: 0,
+        };
+        assert!(fingerprint_matches(&f, 6, &cp));
+        std::fs::write(&p, b"other\n").unwrap();
+        let f = File::open(&p).unwrap();
+        assert!(!fingerprint_matches(&f, 6, &cp));
+        cp.fp_len = 100;
+        assert!(
+            !fingerprint_matches(&f, 6, &cp),
+            "a file shorter than its fingerprint is not it"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+//! Where records come from. `file`: tail log files.
+pub mod file;
