@@ -116,8 +116,11 @@ impl Checkpoints {
     /// Changes a stream's checkpoint in place.
     pub fn update(&self, id: u64, f: impl FnOnce(&mut StreamCheckpoint)) {
         if let Some(c) = self.lock().get_mut(&id) {
+            let before = c.clone();
             f(c);
-            self.changes.fetch_add(1, Ordering::Release);
+            if *c != before {
+                self.changes.fetch_add(1, Ordering::Release);
+            }
         }
     }
 

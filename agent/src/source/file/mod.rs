@@ -90,11 +90,14 @@ impl Handle {
     pub fn path(&self) -> PathBuf {
         self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    fn set_path(&self, p: &Path) {
+    /// Records where the file is now; true when it moved (a rotation).
+    fn set_path(&self, p: &Path) -> bool {
         let mut mine = self.path.lock().unwrap_or_else(|e| e.into_inner());
         if *mine != p {
             *mine = p.to_path_buf();
+            return true;
         }
+        false
     }
 }
 
@@ -114,7 +117,7 @@ pub fn fingerprint(file: &File, len: u64) -> std::io::Result<(u32, u32)> {
     Ok((n as u32, crc32c::crc32c(&buf)))
 }
 
-fn fingerprint_matches(file: &File, len: u64, cp: &StreamCheckpoint) -> bool {
+pub fn fingerprint_matches(file: &File, len: u64, cp: &StreamCheckpoint) -> bool {
     if len < cp.fp_len as u64 {
         return false;
     }
@@ -383,7 +386,13 @@ impl Discovery {
             let key = (meta.dev(), meta.ino());
             let len = meta.len();
             if let Some(k) = self.known.get_mut(&key) {
-                k.handle.set_path(&path);
+                if k.handle.set_path(&path) {
+                    self.ctx
+                        .metrics
+                        .files_rotated
+                        .with_label_values(&[&self.ctx.name])
+                        .inc();
+                }
                 seen_ids.insert(k.handle.id);
                 if !k.open && k.closed_size != Some(len) {
                     k.open = true;

@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::lines::{Line, LineSplitter, Multiline};
-use super::{fingerprint, Handle, SourceCtx, FP_MAX};
+use super::{fingerprint, fingerprint_matches, Handle, SourceCtx, FP_MAX};
 use crate::batch::{self, OutRecord, ProducerFields, StreamMeta};
 use crate::sink::collector::SinkError;
 
@@ -215,11 +215,16 @@ impl Tailer {
                 .metadata()
                 .map_err(|e| format!("stat: {e}"))?
                 .len();
-            let acked = ctx.checkpoints.get(id).map_or(offset, |c| c.offset);
+            let now_cp = ctx.checkpoints.get(id);
+            let acked = now_cp.as_ref().map_or(offset, |c| c.offset);
             let lag = size.saturating_sub(acked) as i64;
             lag_gauge.add(lag - self.handle.lag.swap(lag, Ordering::Relaxed));
+            // Truncated: shorter than what was read, or (truncated and
+            // written again past the old size) its first bytes changed.
+            let replaced =
+                offset > 0 && now_cp.is_some_and(|c| !fingerprint_matches(&self.file, size, &c));
 
-            if size < offset {
+            if size < offset || replaced {
                 // copytruncate: ship what was read, then start over at 0.
                 tracing::info!(source, path = %self.handle.path().display(), "file truncated; reading from the start");
                 ctx.metrics

@@ -1,0 +1,680 @@
+//! The agent tailing real files into a real collector, read back with a
+//! real Kafka client: records and headers, rotation both ways, backpressure
+//! while the collector is down, SIGTERM, and exactly-once delivery through
+//! repeated SIGKILLs of both processes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::util::*;
+
+/// A running agent-only `logship run`.
+pub struct Agent {
+    pub child: Child,
+    pub http: SocketAddr,
+    /// Keeps the stderr drain alive.
+    _log: mpsc::Receiver<String>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    pub fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").1
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `logship run --config CONFIG` for a config with only `agent:`.
+pub fn start_agent(config: &Path) -> Agent {
+    let mut child = Command::new(LOGSHIP)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[agent] {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut http = None;
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("agent did not become ready");
+        if line.contains("agent http listening") {
+            let a = line.split("addr=").nth(1).unwrap();
+            http = Some(a.split_whitespace().next().unwrap().parse().unwrap());
+        }
+        if line.contains("agent ready") {
+            break;
+        }
+    }
+    Agent {
+        child,
+        http: http.expect("agent http address logged"),
+        _log: rx,
+    }
+}
+
+/// An agent config following `{dir}/logs/<include>` into `topic`.
+pub fn agent_config(dir: &Path, collector_http: SocketAddr, source_extra: &str) -> PathBuf {
+    let path = dir.join("agent.yaml");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "agent:
+  data_dir: {data}
+  http:
+    listen: 127.0.0.1:0
+  checkpoint_interval: 200ms
+  sources:
+    app:
+      type: file
+      include: [\"{logs}/*.log*\"]
+      exclude: [\"{logs}/*.copy\"]
+      topic: app
+      rescan_interval: 250ms
+      rotate_wait: 300ms
+{source_extra}
+  sink:
+    type: collector
+    url: http://{collector_http}
+    batch:
+      max_records: 500
+      linger: 5ms
+    retry:
+      initial_backoff: 20ms
+      max_backoff: 300ms
+",
+            data = dir.join("agent-data").display(),
+            logs = logs.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every record of `topic` up to the high watermarks (which must exist).
+pub fn read_topic(bootstrap: &str, topic: &str) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "agent-test")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    let mut highs = HashMap::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .unwrap();
+        if high > 0 {
+            highs.insert(p, high);
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+    }
+    let total: i64 = highs.values().sum();
+    let mut out = Vec::new();
+    if total == 0 {
+        return out;
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (out.len() as i64) < total {
+        assert!(Instant::now() < deadline, "read {} of {total}", out.len());
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m.unwrap().detach();
+            if m.offset() < highs[&m.partition()] {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+pub fn header(m: &OwnedMessage, name: &str) -> Option<String> {
+    let h = m.headers()?;
+    (0..h.count())
+        .map(|i| h.get(i))
+        .find(|h| h.key == name)
+        .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+}
+
+pub fn value(m: &OwnedMessage) -> String {
+    String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn lines_become_records_with_headers_labels_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(
+        dir.path(),
+        collector.http,
+        "      labels:\n        env: test\n      max_line_bytes: 64\n",
+    );
+    let file = dir.path().join("logs/app.log");
+    let long = "x".repeat(150);
+    append(
+        &file,
+        &format!("first line\nsecond line\n{long}\nunfinished"),
+    );
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    // 2 lines + the long line in 3 pieces; "unfinished" waits for its newline.
+    wait_for("5 records", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() >= 5
+    });
+    append(&file, " now\nlast\n");
+    wait_for("7 records", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() >= 7
+    });
+    let records = read_topic(&bootstrap, "app");
+    let values: Vec<String> = records.iter().map(value).collect();
+    assert_eq!(
+        values,
+        [
+            "first line".to_owned(),
+            "second line".to_owned(),
+            "x".repeat(64),
+            "x".repeat(64),
+            "x".repeat(22),
+            "unfinished now".to_owned(),
+            "last".to_owned()
+        ]
+    );
+    let r = &records[1];
+    assert_eq!(header(r, "path").unwrap(), file.display().to_string());
+    assert_eq!(header(r, "offset").unwrap(), "11");
+    assert_eq!(header(r, "env").unwrap(), "test");
+    assert!(!header(r, "host").unwrap().is_empty());
+    assert_eq!(header(&records[5], "offset").unwrap(), "174");
+    assert!(r.timestamp().to_millis().unwrap() > 1_600_000_000_000);
+
+    let text = agent.metrics();
+    assert_eq!(
+        metric(&text, "logship_agent_sink_records_total{source=\"app\"}"),
+        Some(7.0)
+    );
+    assert_eq!(
+        metric(&text, "logship_agent_lines_split_total{source=\"app\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "logship_agent_files_open{source=\"app\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "logship_agent_checkpoint_lag_bytes{source=\"app\"}"),
+        Some(0.0)
+    );
+    let size = std::fs::metadata(&file).unwrap().len() as f64;
+    assert_eq!(
+        metric(&text, "logship_agent_bytes_read_total{source=\"app\"}"),
+        Some(size)
+    );
+
+    // SIGTERM: a clean, prompt exit with the final checkpoint on disk.
+    let pid = agent.child.id().to_string();
+    let started = Instant::now();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut agent = agent;
+    let status = wait_timeout(&mut agent.child, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let cp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent-data/checkpoints.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cp["streams"][0]["offset"], size as u64);
+    assert_eq!(cp["streams"][0]["sequence"], 7);
+
+    // A restart ships nothing twice.
+    let agent = start_agent(&config);
+    append(&file, "after restart\n");
+    wait_for("8 records", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() >= 8
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let records = read_topic(&bootstrap, "app");
+    assert_eq!(records.len(), 8);
+    assert_eq!(value(&records[7]), "after restart");
+    drop(agent);
+}
+
+#[test]
+fn rotation_by_rename_and_by_copytruncate_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(dir.path(), collector.http, "");
+    let logs = dir.path().join("logs");
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    let shipped = |name: &str| {
+        read_topic(&bootstrap, "app")
+            .iter()
+            .filter(|m| value(m).starts_with(name))
+            .count()
+    };
+    let mut written = 0;
+    for round in 0..4 {
+        for _ in 0..50 {
+            append(
+                &logs.join("renamed.log"),
+                &format!("renamed {written:05}\n"),
+            );
+            append(&logs.join("copied.log"), &format!("copied {written:05}\n"));
+            written += 1;
+        }
+        // rename-and-create, as logrotate's default.
+        std::fs::rename(
+            logs.join("renamed.log"),
+            logs.join(format!("renamed.log.{round}")),
+        )
+        .unwrap();
+        append(&logs.join("renamed.log"), "");
+        // copytruncate, once what is there has been shipped (copytruncate
+        // loses lines written between the copy and the truncation, and any
+        // the shipper had not read yet: that is the method, not the shipper).
+        wait_for(
+            &format!("{written} copied lines shipped"),
+            Duration::from_secs(20),
+            || {
+                let n = shipped("copied");
+                assert!(n <= written, "{n} copied lines shipped, {written} written");
+                n == written
+            },
+        );
+        std::fs::copy(
+            logs.join("copied.log"),
+            logs.join(format!("copied.{round}.copy")),
+        )
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(logs.join("copied.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+    // Short files after rotation, then one more line each.
+    append(
+        &logs.join("renamed.log"),
+        &format!("renamed {written:05}\n"),
+    );
+    append(&logs.join("copied.log"), &format!("copied {written:05}\n"));
+    written += 1;
+    wait_for("every line", Duration::from_secs(30), || {
+        shipped("renamed") >= written && shipped("copied") >= written
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let records = read_topic(&bootstrap, "app");
+    for name in ["renamed", "copied"] {
+        let mut numbers: Vec<usize> = records
+            .iter()
+            .map(value)
+            .filter(|v| v.starts_with(name))
+            .map(|v| v[name.len() + 1..].parse().unwrap())
+            .collect();
+        if name == "copied" {
+            // One file, one stream: in order.
+            assert!(
+                numbers.windows(2).all(|w| w[0] < w[1]),
+                "{name} out of order"
+            );
+        }
+        numbers.sort();
+        assert_eq!(numbers, (0..written).collect::<Vec<_>>(), "{name}");
+    }
+    let text = agent.metrics();
+    assert!(metric(&text, "logship_agent_files_truncated_total{source=\"app\"}").unwrap() >= 4.0);
+    let rotated = metric(&text, "logship_agent_files_rotated_total{source=\"app\"}");
+    assert!(rotated >= Some(3.0), "{rotated:?}\n{text}");
+    // Renamed files are still matched by the glob and stay followed; only
+    // the live ones and those are open, nothing deleted is held.
+    let open = metric(&text, "logship_agent_files_open{source=\"app\"}").unwrap();
+    assert!(open <= 6.0, "{open} files open");
+}
+
+#[test]
+fn deleted_files_are_read_to_the_end_and_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(dir.path(), collector.http, "");
+    let logs = dir.path().join("logs");
+    for i in 0..5 {
+        append(&logs.join(format!("gone-{i}.log")), &format!("gone {i}\n"));
+    }
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    wait_for("5 records", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() == 5
+    });
+    for i in 0..5 {
+        std::fs::remove_file(logs.join(format!("gone-{i}.log"))).unwrap();
+    }
+    // rotate_wait is 300ms: descriptors of deleted files go soon after.
+    let pid = agent.child.id();
+    wait_for("descriptors released", Duration::from_secs(10), || {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+        !fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .map(|t| t.to_string_lossy().contains("gone-"))
+                .unwrap_or(false)
+        })
+    });
+    wait_for("gauge at zero", Duration::from_secs(5), || {
+        metric(&agent.metrics(), "logship_agent_files_open{source=\"app\"}") == Some(0.0)
+    });
+}
+
+/// A port that was free a moment ago (for processes restarted on it).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn fixed_collector_config(dir: &Path, http: u16, kafka: u16) -> PathBuf {
+    let path = dir.join("collector.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn collector_down_stops_reading_then_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, kafka) = (free_port(), free_port());
+    let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
+    let collector = start_logship(&collector_yaml);
+    let config = agent_config(dir.path(), collector.http, "");
+    // A small buffer so backpressure shows.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "    type: collector\n",
+            "    type: collector\n    max_buffered_bytes: 256KiB\n",
+        )
+        .replace("    batch:\n", "    batch:\n      max_bytes: 64KiB\n");
+    std::fs::write(&config, text).unwrap();
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    let file = dir.path().join("logs/big.log");
+    append(&file, "before\n");
+    wait_for("first record", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() == 1
+    });
+    drop(collector); // SIGKILL
+                     // 4 MiB written while the collector is down: the agent reads at most
+                     // its buffer's worth.
+    let line = format!("{}\n", "y".repeat(99));
+    let mut text = String::new();
+    for i in 0..40_000 {
+        text.push_str(&format!("{i:06} {}", &line[7..]));
+    }
+    append(&file, &text);
+    std::thread::sleep(Duration::from_secs(2));
+    let m = agent.metrics();
+    let read = metric(&m, "logship_agent_bytes_read_total{source=\"app\"}").unwrap();
+    assert!(
+        read < 1_000_000.0,
+        "read {read} bytes while the collector was down"
+    );
+    assert!(metric(&m, "logship_agent_sink_retries_total{source=\"app\"}").unwrap() > 0.0);
+    assert!(metric(&m, "logship_agent_buffered_bytes").unwrap() <= 262_144.0);
+    let collector = start_logship(&collector_yaml);
+    wait_for("every record", Duration::from_secs(60), || {
+        read_topic(&bootstrap, "app").len() >= 40_001
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let records = read_topic(&bootstrap, "app");
+    assert_eq!(records.len(), 40_001);
+    for (i, r) in records[1..].iter().enumerate() {
+        assert_eq!(&value(r)[..6], format!("{i:06}"));
+    }
+    drop(agent);
+    drop(collector);
+}
+
+/// Rounds of SIGKILL for the exactly-once test: `LOGSHIP_SOAK_ROUNDS`
+/// (default 12, of which every fourth also kills the collector).
+fn soak_rounds() -> usize {
+    std::env::var("LOGSHIP_SOAK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+}
+
+#[test]
+fn exactly_once_through_kills_of_agent_and_collector_and_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, kafka) = (free_port(), free_port());
+    let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
+    let mut collector = start_logship(&collector_yaml);
+    let config = agent_config(dir.path(), collector.http, "");
+    let logs = dir.path().join("logs");
+    let bootstrap = collector.kafka.to_string();
+    let mut agent = start_agent(&config);
+
+    // A consumer that keeps everything it has seen (copytruncate waits on it).
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (seen, stop, bootstrap) = (Arc::clone(&seen), Arc::clone(&stop), bootstrap.clone());
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "soak")
+                .set("enable.auto.commit", "false")
+                .set("topic.metadata.refresh.interval.ms", "500")
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("app", 0, Offset::Beginning)
+                .unwrap();
+            consumer.assign(&tpl).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                    seen.lock().unwrap().push(value(&m.detach()));
+                }
+            }
+        })
+    };
+
+    // The writer: three files; `renamed` rotates by rename every 300 lines,
+    // `copied` by copytruncate every 400 (after its lines are shipped),
+    // `plain` never.
+    let writing = Arc::new(AtomicBool::new(true));
+    let written: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
+    let writer = {
+        let (logs, writing, written, seen) = (
+            logs.clone(),
+            Arc::clone(&writing),
+            Arc::clone(&written),
+            Arc::clone(&seen),
+        );
+        std::thread::spawn(move || {
+            let pad = "p".repeat(80);
+            let mut n = 0usize;
+            while writing.load(Ordering::Relaxed) {
+                for name in ["renamed", "copied", "plain"] {
+                    append(
+                        &logs.join(format!("{name}.log")),
+                        &format!("{name} {n:07} {pad}\n"),
+                    );
+                }
+                n += 1;
+                for name in ["renamed", "copied", "plain"] {
+                    written.lock().unwrap().insert(name, n);
+                }
+                if n % 300 == 0 {
+                    std::fs::rename(
+                        logs.join("renamed.log"),
+                        logs.join(format!("renamed.log.{n}")),
+                    )
+                    .unwrap();
+                }
+                if n % 400 == 0 {
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while seen
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|v| v.starts_with("copied"))
+                        .count()
+                        < n
+                    {
+                        assert!(Instant::now() < deadline, "copied lines never shipped");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    std::fs::copy(
+                        logs.join("copied.log"),
+                        logs.join(format!("copied.{n}.copy")),
+                    )
+                    .unwrap();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(logs.join("copied.log"))
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                }
+                if n % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(4));
+                }
+            }
+        })
+    };
+
+    let mut rng = rand::rng();
+    let rounds = soak_rounds();
+    let (mut agent_kills, mut collector_kills) = (0, 0);
+    for round in 0..rounds {
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..900)));
+        agent.kill();
+        agent_kills += 1;
+        if round % 4 == 1 {
+            drop(collector); // SIGKILL
+            collector_kills += 1;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+            collector = start_logship(&collector_yaml);
+        }
+        agent = start_agent(&config);
+    }
+    assert!(agent_kills >= 10 && collector_kills >= 3 || rounds < 12);
+    writing.store(false, Ordering::Relaxed);
+    writer.join().unwrap();
+    let written = written.lock().unwrap().clone();
+    let total: usize = written.values().sum();
+    wait_for("every line shipped", Duration::from_secs(90), || {
+        seen.lock().unwrap().len() >= total
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+
+    // The authoritative read: the whole topic, once more, from the start.
+    let records = read_topic(&bootstrap, "app");
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for v in records.iter().map(value) {
+        let mut parts = v.split(' ');
+        let name = parts.next().unwrap().to_owned();
+        by_name
+            .entry(name)
+            .or_default()
+            .push(parts.next().unwrap().parse().unwrap());
+    }
+    for (name, n) in &written {
+        let got = by_name.remove(*name).unwrap_or_default();
+        // Each file is one stream, in order; `renamed` is a new file every
+        // 300 lines, and those streams may interleave.
+        let generation = |x: usize| if *name == "renamed" { x / 300 } else { 0 };
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for &x in &got {
+            if let Some(prev) = last.insert(generation(x), x) {
+                assert!(prev < x, "{name}: {x} after {prev}");
+            }
+        }
+        let mut sorted = got.clone();
+        sorted.sort();
+        let dups = sorted.windows(2).filter(|w| w[0] == w[1]).count();
+        assert_eq!(dups, 0, "{name}: {dups} duplicates");
+        assert_eq!(sorted, (0..*n).collect::<Vec<_>>(), "{name}: lines missing");
+    }
+    assert!(
+        by_name.is_empty(),
+        "unexpected records: {:?}",
+        by_name.keys()
+    );
+    eprintln!(
+        "exactly once: {total} lines, {agent_kills} agent kills, {collector_kills} collector kills"
+    );
+    drop(agent);
+    drop(collector);
+}
