@@ -573,14 +573,14 @@ fn exactly_once_through_kills_of_agent_and_collector_and_rotations() {
                 for name in ["renamed", "copied", "plain"] {
                     written.lock().unwrap().insert(name, n);
                 }
-                if n % 300 == 0 {
+                if n.is_multiple_of(300) {
                     std::fs::rename(
                         logs.join("renamed.log"),
                         logs.join(format!("renamed.log.{n}")),
                     )
                     .unwrap();
                 }
-                if n % 400 == 0 {
+                if n.is_multiple_of(400) {
                     let deadline = Instant::now() + Duration::from_secs(60);
                     while seen
                         .lock()
@@ -605,7 +605,7 @@ fn exactly_once_through_kills_of_agent_and_collector_and_rotations() {
                         .set_len(0)
                         .unwrap();
                 }
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     std::thread::sleep(Duration::from_millis(4));
                 }
             }

@@ -1,11 +1,13 @@
 //! End-to-end tests: the real `logship` and `logship-bench` binaries, driven
 //! as users and operators would. One test binary, one module per area.
 
+mod agent_files;
 mod cli;
 mod cli_groups;
 mod collector_run;
 mod groups;
 mod groups_protocol;
+mod http_ingest;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kcat;

@@ -201,18 +201,32 @@ pub mod size {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:8080`.
+    /// Ingest and admin API, `/metrics`, `/healthz`, `/readyz`. Default
+    /// `127.0.0.1:8080`.
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// Largest ingest request body, and largest NDJSON body after gzip
+    /// decoding; larger ones get 413. Bodies are held in memory while they
+    /// are appended, so this bounds memory per request. Default `64MiB`.
+    #[serde(default = "default_max_body", deserialize_with = "size::deserialize")]
+    pub max_body_bytes: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_http_listen(),
+            max_body_bytes: default_max_body(),
         }
     }
 }
+
+fn default_max_body() -> u64 {
+    64 << 20
+}
+
+/// A record batch's length is an i32, and a body is one or more batches.
+pub const MAX_HTTP_BODY_BYTES: u64 = i32::MAX as u64;
 
 /// When appends reach the disk (see README, Durability).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -264,7 +278,7 @@ fn default_retention_check() -> Duration {
 }
 
 /// Durations written as `"5s"`, `"250ms"`, `"1h 30m"`.
-mod humantime_serde {
+pub mod humantime_serde {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -326,6 +340,11 @@ impl CollectorConfig {
                 ));
             }
         }
+        if !(1..=MAX_HTTP_BODY_BYTES).contains(&self.http.max_body_bytes) {
+            return Err(format!(
+                "collector.http.max_body_bytes: must be between 1 byte and {MAX_HTTP_BODY_BYTES} bytes (2GiB - 1)"
+            ));
+        }
         if self.storage.flush_interval.is_zero() || self.storage.retention_check_interval.is_zero()
         {
             return Err("collector.storage: intervals must be greater than zero".to_owned());
@@ -340,5 +359,28 @@ impl CollectorConfig {
             defaults,
             retention_check_interval: self.storage.retention_check_interval,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<CollectorConfig, String> {
+        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn http_max_body_bytes_defaults_parses_and_is_validated() {
+        let c = parse("data_dir: /tmp/x\n").unwrap();
+        assert_eq!(c.http.max_body_bytes, 64 << 20);
+        let c = parse("http:\n  max_body_bytes: 4KiB\n").unwrap();
+        assert_eq!(c.http.max_body_bytes, 4096);
+        assert!(c.validate().is_ok());
+        assert!(parse("http:\n  max_body_bytes: lots\n").is_err());
+        let zero = parse("http:\n  max_body_bytes: 0\n").unwrap();
+        assert!(zero.validate().unwrap_err().contains("max_body_bytes"));
+        let huge = parse("http:\n  max_body_bytes: 2GiB\n").unwrap();
+        assert!(huge.validate().unwrap_err().contains("max_body_bytes"));
     }
 }

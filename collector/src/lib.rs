@@ -12,7 +12,9 @@
 //! - [`group`]: the consumer group coordinator (state machine, durable
 //!   committed offsets).
 //! - [`config`]: the collector's YAML section, validated into runtime values.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`http`]: the HTTP API: record ingest (`ingest`, `body`, `ndjson`),
+//!   admin JSON (`admin`), errors as JSON (`error`), `/metrics`,
+//!   `/healthz`, `/readyz`.
 //! - [`metrics`]: the collector's Prometheus registry (`logship_collector_*`).
 //! - [`service`]: runs the collector role (storage, maintenance, listeners).
 //! - [`error`]: the crate's error type and its Kafka error codes.

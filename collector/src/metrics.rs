@@ -13,6 +13,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub storage: StorageMetrics,
     pub kafka: KafkaMetrics,
+    pub http: HttpMetrics,
 }
 
 impl Metrics {
@@ -20,10 +21,12 @@ impl Metrics {
         let registry = Registry::new();
         let storage = StorageMetrics::register(&registry);
         let kafka = KafkaMetrics::register(&registry);
+        let http = HttpMetrics::register(&registry);
         Metrics {
             registry,
             storage,
             kafka,
+            http,
         }
     }
 
@@ -166,5 +169,44 @@ impl KafkaMetrics {
                 .with_label_values(&[api, &code.to_string()])
                 .inc();
         }
+    }
+}
+
+/// HTTP listener metrics (collector/src/http). `endpoint` is a fixed name
+/// per route (never the path, which holds topic names and ids).
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    request_seconds: prometheus::HistogramVec,
+    ingested_records: IntCounterVec,
+    ingested_bytes: IntCounterVec,
+}
+
+impl HttpMetrics {
+    pub fn register(r: &Registry) -> Self {
+        HttpMetrics {
+            requests: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_requests_total", "HTTP requests answered, by endpoint and status code."), &["endpoint", "code"]).unwrap()),
+            request_seconds: reg(r, prometheus::HistogramVec::new(HistogramOpts::new("logship_collector_http_request_duration_seconds", "Time to answer an HTTP request (ingest includes the wait for fsync).").buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]), &["endpoint"]).unwrap()),
+            ingested_records: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_ingested_records_total", "Records acknowledged by HTTP ingest, by topic and content type (batch, ndjson); a retried duplicate batch counts again."), &["topic", "content_type"]).unwrap()),
+            ingested_bytes: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_ingested_bytes_total", "Request body bytes (as received, before gzip decoding) acknowledged by HTTP ingest, by topic and content type."), &["topic", "content_type"]).unwrap()),
+        }
+    }
+
+    pub fn request(&self, endpoint: &str, code: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[endpoint, &code.to_string()])
+            .inc();
+        self.request_seconds
+            .with_label_values(&[endpoint])
+            .observe(seconds);
+    }
+
+    pub fn ingested(&self, topic: &str, content_type: &str, records: u64, bytes: u64) {
+        self.ingested_records
+            .with_label_values(&[topic, content_type])
+            .inc_by(records);
+        self.ingested_bytes
+            .with_label_values(&[topic, content_type])
+            .inc_by(bytes);
     }
 }

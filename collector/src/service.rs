@@ -1,5 +1,6 @@
 //! Runs the collector role: opens storage (recovering it if needed), starts
-//! maintenance and the HTTP listener, and on shutdown closes storage cleanly.
+//! maintenance, the Kafka and HTTP listeners, and on shutdown closes storage
+//! cleanly.
 
 use std::sync::Arc;
 
@@ -65,10 +66,11 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
     tracing::info!(%addr, "http listening");
 
     let maintenance = storage::spawn_maintenance(Arc::clone(&storage), shutdown.clone());
-    let state = HttpState {
+    let state = HttpState::new(
         metrics,
-        storage: Arc::clone(&storage),
-    };
+        Arc::clone(&broker),
+        config.http.max_body_bytes as usize,
+    );
     let stop = shutdown.clone();
     let http = tokio::spawn(http::serve(listener, state, async move {
         stop.cancelled().await

@@ -1,32 +1,120 @@
-//! The collector's HTTP listener: `/metrics` (Prometheus text format),
-//! `/healthz` (the process is up) and `/readyz` (storage is loaded and
-//! serving). Ingest and admin endpoints land here as they are built.
+//! The collector's HTTP listener (docs/http-api.md): the router and the
+//! operational endpoints, `/metrics` (Prometheus text format), `/healthz`
+//! (the process is up) and `/readyz` (storage is loaded and serving).
+//!
+//! - [`ingest`]: `POST /v1/topics/{topic}/records`, with [`body`] (bounded
+//!   reads, gzip) and [`ndjson`] (lines to records).
+//! - [`admin`]: topic lookup, producer state, producer id allocation.
+//! - [`error`]: the JSON error body and Kafka error code to status mapping.
+//!
+//! Every route is counted and timed under a fixed endpoint name; unknown
+//! paths and methods under `other`.
+
+pub mod admin;
+pub mod body;
+pub mod error;
+pub mod ingest;
+pub mod ndjson;
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
-use crate::storage::Storage;
+use crate::broker::Broker;
+use crate::metrics::{HttpMetrics, Metrics};
+use error::ApiError;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Metrics,
-    pub storage: Arc<Storage>,
+    /// Storage, topic auto-creation, producer ids and the append signal,
+    /// shared with the Kafka listener so both ingest paths behave alike.
+    pub broker: Arc<Broker>,
+    /// `collector.http.max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// Round-robin counter for NDJSON requests without a partition.
+    pub next_partition: Arc<AtomicU64>,
+}
+
+impl HttpState {
+    pub fn new(metrics: Metrics, broker: Arc<Broker>, max_body_bytes: usize) -> Self {
+        HttpState {
+            metrics,
+            broker,
+            max_body_bytes,
+            next_partition: Arc::new(AtomicU64::new(0)),
+        }
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
+    let http = state.metrics.http.clone();
+    let tracked =
+        |endpoint: &'static str| middleware::from_fn_with_state((http.clone(), endpoint), observe);
     Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics).layer(tracked("metrics")))
+        .route(
+            "/healthz",
+            get(|| async { "ok\n" }).layer(tracked("healthz")),
+        )
+        .route("/readyz", get(ready).layer(tracked("readyz")))
+        .route(
+            "/v1/topics/{topic}/records",
+            post(ingest::post_records).layer(tracked("records")),
+        )
+        .route(
+            "/v1/topics/{topic}",
+            get(admin::get_topic).layer(tracked("topic")),
+        )
+        .route(
+            "/v1/topics/{topic}/partitions/{partition}/producers/{producer_id}",
+            get(admin::get_producer).layer(tracked("producer")),
+        )
+        .route(
+            "/v1/producer-ids",
+            post(admin::post_producer_id).layer(tracked("producer_ids")),
+        )
+        .fallback(not_found.layer(tracked("other")))
+        .method_not_allowed_fallback(method_not_allowed.layer(tracked("other")))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Counts and times one request under its route's endpoint name.
+async fn observe(
+    State((metrics, endpoint)): State<(HttpMetrics, &'static str)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.request(
+        endpoint,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
@@ -42,7 +130,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     // Storage is opened before the listener starts, so reaching here means
     // recovery finished; report what is served.
-    let topics = state.storage.list_topics().len();
+    let topics = state.broker.storage.list_topics().len();
     (StatusCode::OK, format!("ready: {topics} topics\n"))
 }
 
