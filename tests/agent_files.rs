@@ -678,3 +678,102 @@ fn exactly_once_through_kills_of_agent_and_collector_and_rotations() {
     drop(agent);
     drop(collector);
 }
+
+#[test]
+fn multiline_records_and_json_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(
+        dir.path(),
+        collector.http,
+        "      encoding: json\n      labels:\n        app: billing\n      multiline:\n        start_pattern: '^\\d{4}-'\n        timeout: 200ms\n",
+    );
+    let file = dir.path().join("logs/app.log");
+    append(
+        &file,
+        "2026-01-01 ok\n2026-01-02 boom\n  at a.b(c.rs:1)\n  at d.e(f.rs:2)\n2026-01-03 last\n",
+    );
+    let _agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    // The last record has no successor: the timeout sends it.
+    wait_for("3 records", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() >= 3
+    });
+    let records = read_topic(&bootstrap, "app");
+    let json: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| serde_json::from_slice(r.payload().unwrap()).unwrap())
+        .collect();
+    let messages: Vec<&str> = json
+        .iter()
+        .map(|j| j["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "2026-01-01 ok",
+            "2026-01-02 boom\n  at a.b(c.rs:1)\n  at d.e(f.rs:2)",
+            "2026-01-03 last"
+        ]
+    );
+    assert_eq!(json[1]["offset"], 14);
+    assert_eq!(json[1]["app"], "billing");
+    assert_eq!(json[1]["path"], file.display().to_string());
+}
+
+#[test]
+fn a_thousand_files_stay_within_memory_and_descriptor_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(dir.path(), collector.http, "");
+    let logs = dir.path().join("logs");
+    const FILES: usize = 1000;
+    for i in 0..FILES {
+        append(&logs.join(format!("f{i:04}.log")), &format!("f{i:04} 0\n"));
+    }
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    let pid = agent.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let mut max_fds = 0;
+    wait_for("first lines", Duration::from_secs(60), || {
+        max_fds = max_fds.max(fds());
+        read_topic(&bootstrap, "app").len() >= FILES
+    });
+    for round in 1..3 {
+        for i in 0..FILES {
+            append(
+                &logs.join(format!("f{i:04}.log")),
+                &format!("f{i:04} {round}\n"),
+            );
+        }
+        max_fds = max_fds.max(fds());
+    }
+    wait_for("every line", Duration::from_secs(60), || {
+        max_fds = max_fds.max(fds());
+        read_topic(&bootstrap, "app").len() >= 3 * FILES
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read_topic(&bootstrap, "app").len(), 3 * FILES);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hwm_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("1000 files: peak RSS {hwm_kib} KiB, at most {max_fds} descriptors");
+    assert!(hwm_kib <= 48 * 1024, "peak RSS {hwm_kib} KiB");
+    // One per followed file plus a fixed set (listener, inotify, runtime).
+    assert!(max_fds <= FILES + 64, "{max_fds} descriptors");
+    let m = agent.metrics();
+    assert_eq!(
+        metric(&m, "logship_agent_files_open{source=\"app\"}"),
+        Some(FILES as f64)
+    );
+}

@@ -157,6 +157,10 @@ pub struct CollectorSinkConfig {
     /// Per-request timeout.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Requests to the collector at once, across all files (each file
+    /// has at most one in flight, to keep its batches in order).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
     /// Line bytes read but not yet acknowledged, across all files. Reading
     /// stops at this bound (backpressure) instead of buffering more.
     #[serde(default = "default_buffer", deserialize_with = "size::deserialize")]
@@ -246,6 +250,9 @@ impl AgentConfig {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("agent.sink.url: {:?} is not http(s)", sink.url));
         }
+        if sink.max_in_flight == 0 {
+            return Err("agent.sink.max_in_flight must be at least 1".into());
+        }
         if sink.batch.max_records == 0 || sink.batch.max_bytes == 0 {
             return Err("agent.sink.batch: max_records and max_bytes must be positive".into());
         }
@@ -300,6 +307,9 @@ fn default_compression() -> Compression {
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_in_flight() -> usize {
+    16
 }
 fn default_buffer() -> u64 {
     16 * 1024 * 1024

@@ -48,6 +48,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     )?);
     let budget = Arc::new(Semaphore::new(sink_config.max_buffered_bytes as usize));
     let host = Bytes::from(hostname());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let encoders = Arc::new(Semaphore::new(cores));
 
     let mut sources = Vec::new();
     for (name, source) in &config.sources {
@@ -59,6 +61,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
             checkpoints: Arc::clone(&checkpoints),
             metrics: metrics.clone(),
             budget: Arc::clone(&budget),
+            encoders: Arc::clone(&encoders),
             batch: sink_config.batch.clone(),
             compression: sink_config.compression,
             host: host.clone(),

@@ -68,6 +68,8 @@ pub struct CollectorSink {
     retry: RetryConfig,
     metrics: Metrics,
     shutdown: CancellationToken,
+    /// Bounds concurrent requests (and so connections).
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl CollectorSink {
@@ -88,6 +90,7 @@ impl CollectorSink {
             retry: config.retry.clone(),
             metrics,
             shutdown,
+            in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
         })
     }
 
@@ -239,7 +242,13 @@ impl CollectorSink {
     {
         let mut backoff = self.retry.initial_backoff;
         loop {
-            match attempt().await {
+            let slot = tokio::select! {
+                p = self.in_flight.acquire() => p.expect("never closed"),
+                _ = self.shutdown.cancelled() => return Err(SinkError::Cancelled),
+            };
+            let outcome = attempt().await;
+            drop(slot);
+            match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fatal(e) => return Err(e),
                 Attempt::Retry(kind) => {

@@ -54,6 +54,8 @@ pub struct SourceCtx {
     pub metrics: Metrics,
     /// Bytes read and not yet acknowledged, across all sources.
     pub budget: Arc<Semaphore>,
+    /// Compression threads at once (one per core).
+    pub encoders: Arc<Semaphore>,
     pub batch: BatchConfig,
     pub compression: Compression,
     pub host: Bytes,
@@ -377,14 +379,17 @@ impl Discovery {
         let mut fresh: Vec<(PathBuf, File, u64)> = Vec::new();
         let mut by_path = HashMap::new();
         for path in paths {
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            let Ok(meta) = file.metadata() else {
+            // stat first: files already followed need no descriptor here.
+            let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
             let key = (meta.dev(), meta.ino());
             let len = meta.len();
+            let open_same = || {
+                File::open(&path)
+                    .ok()
+                    .filter(|f| f.metadata().is_ok_and(|m| (m.dev(), m.ino()) == key))
+            };
             if let Some(k) = self.known.get_mut(&key) {
                 if k.handle.set_path(&path) {
                     self.ctx
@@ -395,13 +400,18 @@ impl Discovery {
                 }
                 seen_ids.insert(k.handle.id);
                 if !k.open && k.closed_size != Some(len) {
-                    k.open = true;
-                    k.closed_size = None;
-                    self.spawn(key, file);
+                    if let Some(file) = open_same() {
+                        k.open = true;
+                        k.closed_size = None;
+                        self.spawn(key, file);
+                    }
                 }
                 by_path.insert(path, key);
                 continue;
             }
+            let Some(file) = open_same() else {
+                continue;
+            };
             match saved.get(&key) {
                 Some((id, cp)) if fingerprint_matches(&file, len, cp) => {
                     seen_ids.insert(*id);

@@ -28,6 +28,8 @@ use crate::sink::collector::SinkError;
 
 /// Largest single read.
 const READ_CHUNK: u64 = 256 * 1024;
+/// Batches with fewer line bytes are compressed on the async thread.
+const INLINE_ENCODE: u64 = 64 * 1024;
 /// How often a file at its end is re-checked without an inotify wake-up.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -459,12 +461,17 @@ impl Tailer {
             epoch: producer.1,
             first_sequence,
         };
-        let meta = meta.clone();
         let compression = self.ctx.compression;
-        let encoded = tokio::task::spawn_blocking(move || {
-            batch::encode(&records, &meta, fields, compression)
-        })
-        .await;
+        // Small batches are encoded right here; large ones on a blocking
+        // thread, no more at once than there are cores.
+        let encoded = if p.bytes < INLINE_ENCODE {
+            Ok(batch::encode(&records, meta, fields, compression))
+        } else {
+            let _core = self.ctx.encoders.acquire().await.expect("never closed");
+            let meta = meta.clone();
+            tokio::task::spawn_blocking(move || batch::encode(&records, &meta, fields, compression))
+                .await
+        };
         let bytes = match encoded {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
