@@ -777,3 +777,53 @@ fn a_thousand_files_stay_within_memory_and_descriptor_bounds() {
         Some(FILES as f64)
     );
 }
+
+#[test]
+fn a_batch_the_collector_refuses_is_counted_and_shipping_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = collector_config(dir.path(), &dir.path().join("data"));
+    // Batches over 4 KiB are refused with 413.
+    let text = std::fs::read_to_string(&yaml)
+        .unwrap()
+        .replace("  http:\n", "  http:\n    max_body_bytes: 4KiB\n");
+    std::fs::write(&yaml, text).unwrap();
+    let collector = start_logship(&yaml);
+    let config = agent_config(dir.path(), collector.http, "");
+    let file = dir.path().join("logs/app.log");
+    let mut rng = rand::rng();
+    let noise: String = (0..20_000)
+        .map(|_| rng.random_range(b'a'..=b'z') as char)
+        .collect();
+    append(&file, "small 1\n");
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    wait_for("first record", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() == 1
+    });
+    append(&file, &format!("{noise}\n"));
+    wait_for("the refusal", Duration::from_secs(20), || {
+        metric(
+            &agent.metrics(),
+            "logship_agent_sink_records_rejected_total{source=\"app\"}",
+        ) == Some(1.0)
+    });
+    append(&file, "small 2\n");
+    wait_for("the next line", Duration::from_secs(20), || {
+        read_topic(&bootstrap, "app").len() == 2
+    });
+    let records = read_topic(&bootstrap, "app");
+    assert_eq!(value(&records[1]), "small 2");
+    let m = agent.metrics();
+    assert_eq!(
+        metric(&m, "logship_agent_errors_total{kind=\"sink_status_4xx\"}"),
+        Some(1.0)
+    );
+    // Not retried: exactly one 413 at the collector.
+    let c = http_get(collector.http, "/metrics").1;
+    let refused: f64 = c
+        .lines()
+        .filter(|l| l.starts_with("logship_collector_http_requests_total") && l.contains("413"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(refused, 1.0);
+}
