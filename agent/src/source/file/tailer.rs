@@ -53,9 +53,15 @@ enum SessionEnd {
     Restart,
 }
 
+/// A batch's bytes, or the compression task making them.
+enum Encoded {
+    Ready(Bytes),
+    Pending(tokio::task::JoinHandle<std::io::Result<Bytes>>),
+}
+
 /// A batch on its way to the sender.
 struct Sealed {
-    bytes: Bytes,
+    bytes: Encoded,
     records: usize,
     first_sequence: i32,
     /// Checkpoint after the acknowledgement.
@@ -188,7 +194,7 @@ impl Tailer {
         let mut reported_split = 0;
         let mut reported_truncated = 0;
 
-        let (tx, rx) = mpsc::channel::<Sealed>(1);
+        let (tx, rx) = mpsc::channel::<Sealed>(2);
         let sender = tokio::spawn(send_loop(
             Arc::clone(&ctx),
             id,
@@ -462,27 +468,30 @@ impl Tailer {
             first_sequence,
         };
         let compression = self.ctx.compression;
-        // Small batches are encoded right here; large ones on a blocking
-        // thread, no more at once than there are cores.
-        let encoded = if p.bytes < INLINE_ENCODE {
-            Ok(batch::encode(&records, meta, fields, compression))
+        // Small batches are encoded right here; large ones on blocking
+        // threads (no more at once than there are cores) while this reads
+        // on, so consecutive batches of one busy file compress in parallel.
+        // The sender takes them in order either way.
+        let bytes = if p.bytes < INLINE_ENCODE {
+            match batch::encode(&records, meta, fields, compression) {
+                Ok(b) => Encoded::Ready(b),
+                Err(e) => {
+                    tracing::error!(error = %e, "encoding a batch failed");
+                    self.ctx.metrics.errors.with_label_values(&["encode"]).inc();
+                    return false;
+                }
+            }
         } else {
-            let _core = self.ctx.encoders.acquire().await.expect("never closed");
+            let cores = Arc::clone(&self.ctx.encoders);
             let meta = meta.clone();
-            tokio::task::spawn_blocking(move || batch::encode(&records, &meta, fields, compression))
+            Encoded::Pending(tokio::spawn(async move {
+                let _core = cores.acquire_owned().await.expect("never closed");
+                tokio::task::spawn_blocking(move || {
+                    batch::encode(&records, &meta, fields, compression)
+                })
                 .await
-        };
-        let bytes = match encoded {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "encoding a batch failed");
-                self.ctx.metrics.errors.with_label_values(&["encode"]).inc();
-                return false;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "encoding task failed");
-                return false;
-            }
+                .map_err(std::io::Error::other)?
+            }))
         };
         tx.send(Sealed {
             bytes,
@@ -589,9 +598,21 @@ async fn send_loop(
 ) {
     let source = ctx.name.clone();
     let m = &ctx.metrics;
-    while let Some(batch) = rx.recv().await {
-        let len = batch.bytes.len() as u64;
-        match ctx.sink.send(&source, &topic, partition, batch.bytes).await {
+    while let Some(mut batch) = rx.recv().await {
+        let bytes = match std::mem::replace(&mut batch.bytes, Encoded::Ready(Bytes::new())) {
+            Encoded::Ready(b) => b,
+            Encoded::Pending(task) => match task.await.map_err(std::io::Error::other) {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) | Err(e) => {
+                    tracing::error!(source, error = %e, "encoding a batch failed");
+                    m.errors.with_label_values(&["encode"]).inc();
+                    release(&ctx, &batch._permit);
+                    break;
+                }
+            },
+        };
+        let len = bytes.len() as u64;
+        match ctx.sink.send(&source, &topic, partition, bytes).await {
             Ok(_ack) => {
                 let (end, seq) = (
                     batch.end_offset,
