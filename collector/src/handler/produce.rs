@@ -64,18 +64,16 @@ pub async fn handle(
     let broker = Arc::clone(broker);
     let answer = tokio::spawn(async move {
         let b = Arc::clone(&broker);
-        let results: Vec<PartitionResult> = blocking(move || {
-            appended
-                .into_iter()
-                .map(
-                    |(result, durable)| match durable.map(|(p, end)| p.wait_durable(end)) {
-                        Some(Err(e)) => (e.kafka_code(), -1, -1, Some(e.to_string())),
-                        _ => result,
-                    },
-                )
-                .collect()
-        })
-        .await;
+        let mut results: Vec<PartitionResult> = Vec::with_capacity(appended.len());
+        for (result, durable) in appended {
+            results.push(match durable {
+                Some((p, end)) => match p.wait_durable_async(end).await {
+                    Err(e) => (e.kafka_code(), -1, -1, Some(e.to_string())),
+                    Ok(()) => result,
+                },
+                None => result,
+            });
+        }
         if results.iter().any(|r| r.0 == 0) {
             b.notify_appended();
         }

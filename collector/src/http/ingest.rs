@@ -143,17 +143,18 @@ pub async fn post_records(
         // fails the client gets a 5xx and retries; an idempotent producer's
         // retry is then acknowledged as a duplicate.
         let info = p.append_unsynced(&mut buf)?;
-        p.wait_durable(info.last_offset + 1)?;
-        broker.notify_appended();
-        let ack = Ack {
-            partition: p.id(),
-            base_offset: info.base_offset,
-            last_offset: info.last_offset,
-        };
-        Ok::<_, ApiError>((ack, records))
+        Ok::<_, ApiError>((p, info, records))
     })
     .await;
-    let (ack, records) = result?;
+    let (p, info, records) = result?;
+    // The fsync wait parks no thread (it is shared with concurrent appends).
+    p.wait_durable_async(info.last_offset + 1).await?;
+    state.broker.notify_appended();
+    let ack = Ack {
+        partition: p.id(),
+        base_offset: info.base_offset,
+        last_offset: info.last_offset,
+    };
 
     let acknowledged = (ack.last_offset - ack.base_offset + 1) as u64;
     state

@@ -92,6 +92,12 @@ impl Log {
     }
 }
 
+enum Claim {
+    Done,
+    Wait,
+    Mine,
+}
+
 struct SyncState {
     /// Every offset below this is on disk.
     durable: i64,
@@ -108,6 +114,9 @@ pub struct Partition {
     log: Mutex<Log>,
     sync: Mutex<SyncState>,
     synced: Condvar,
+    /// Bumped after every fsync attempt, for async waiters
+    /// ([`Partition::wait_durable_async`]); `synced` serves blocking ones.
+    synced_async: tokio::sync::watch::Sender<()>,
     high_watermark: AtomicI64,
     /// Set after an fsync failure (the page cache can no longer be trusted)
     /// or once the topic is deleted; appends are refused from then on.
@@ -152,6 +161,7 @@ impl Partition {
                 syncing: false,
             }),
             synced: Condvar::new(),
+            synced_async: tokio::sync::watch::Sender::new(()),
             high_watermark: AtomicI64::new(end),
             offline: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
@@ -398,39 +408,94 @@ impl Partition {
     fn sync_until(&self, target: i64) -> Result<()> {
         let mut state = lock(&self.sync);
         loop {
-            if state.durable >= target {
-                return Ok(());
-            }
-            if self.offline.load(Ordering::Acquire) {
-                return Err(StorageError::PartitionOffline {
-                    topic: self.topic.clone(),
-                    partition: self.id,
-                });
-            }
-            if state.syncing {
-                state = self.synced.wait(state).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            state.syncing = true;
-            drop(state);
-            let result = self.sync_active();
-            state = lock(&self.sync);
-            state.syncing = false;
-            match result {
-                Ok(end) => {
-                    state.durable = state.durable.max(end);
-                    self.high_watermark
-                        .fetch_max(state.durable, Ordering::AcqRel);
-                    self.synced.notify_all();
+            match self.claim(&mut state, target)? {
+                Claim::Done => return Ok(()),
+                Claim::Wait => {
+                    state = self.synced.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
-                Err(e) => {
-                    self.offline.store(true, Ordering::Release);
-                    self.synced.notify_all();
-                    tracing::error!(topic = %self.topic, partition = self.id, error = %e, "fsync failed; partition offline");
-                    return Err(e);
+                Claim::Mine => {
+                    drop(state);
+                    self.run_sync()?;
+                    state = lock(&self.sync);
                 }
             }
         }
+    }
+
+    /// [`Partition::wait_durable`] for async callers: waiting parks no
+    /// thread; only the caller that ends up running the shared fsync uses a
+    /// blocking thread for it.
+    pub async fn wait_durable_async(self: &Arc<Self>, end: i64) -> Result<()> {
+        if self.flush != FlushPolicy::Always {
+            return Ok(());
+        }
+        let mut synced = self.synced_async.subscribe();
+        loop {
+            let claim = {
+                let mut state = lock(&self.sync);
+                self.claim(&mut state, end)?
+            };
+            match claim {
+                Claim::Done => return Ok(()),
+                Claim::Wait => {
+                    // Subscribed before the check, so a sync finishing in
+                    // between is not missed.
+                    let _ = synced.changed().await;
+                }
+                Claim::Mine => {
+                    let p = Arc::clone(self);
+                    tokio::task::spawn_blocking(move || p.run_sync())
+                        .await
+                        .map_err(|e| {
+                            StorageError::io(self.dir.clone(), std::io::Error::other(e))
+                        })??;
+                }
+            }
+        }
+    }
+
+    /// Whether offsets below `target` are durable, an fsync is running
+    /// (wait for it), or the caller should run one (marked as running).
+    fn claim(&self, state: &mut SyncState, target: i64) -> Result<Claim> {
+        if state.durable >= target {
+            return Ok(Claim::Done);
+        }
+        if self.offline.load(Ordering::Acquire) {
+            return Err(StorageError::PartitionOffline {
+                topic: self.topic.clone(),
+                partition: self.id,
+            });
+        }
+        if state.syncing {
+            return Ok(Claim::Wait);
+        }
+        state.syncing = true;
+        Ok(Claim::Mine)
+    }
+
+    /// Runs the fsync this caller claimed, publishes the result and wakes
+    /// every waiter.
+    fn run_sync(&self) -> Result<()> {
+        let result = self.sync_active();
+        let mut state = lock(&self.sync);
+        state.syncing = false;
+        let outcome = match result {
+            Ok(end) => {
+                state.durable = state.durable.max(end);
+                self.high_watermark
+                    .fetch_max(state.durable, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                self.offline.store(true, Ordering::Release);
+                tracing::error!(topic = %self.topic, partition = self.id, error = %e, "fsync failed; partition offline");
+                Err(e)
+            }
+        };
+        drop(state);
+        self.synced.notify_all();
+        self.synced_async.send_replace(());
+        outcome
     }
 
     /// fsyncs the active segment; returns the log end offset it covers.

@@ -400,6 +400,40 @@ fn group_commit_shares_fsyncs_between_appenders() {
 }
 
 #[test]
+fn async_waiters_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, metrics) = open_with(dir.path(), |_| {});
+    s.create_topic("aw", 1, BTreeMap::new(), false).unwrap();
+    let p = s.partition("aw", 0).unwrap();
+    let fsyncs_before = metrics.storage.fsyncs.get();
+    // One fsync at a time runs on a blocking thread; waiters hold none.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let appends = 400;
+    rt.block_on(async {
+        let mut waits = Vec::new();
+        for _ in 0..appends {
+            let mut b = encode_batch(2, 100, 0);
+            let info = p.append_unsynced(&mut b).unwrap();
+            let p = Arc::clone(&p);
+            waits.push(tokio::spawn(async move {
+                p.wait_durable_async(info.last_offset + 1).await.unwrap();
+                assert!(p.high_watermark() > info.last_offset);
+            }));
+        }
+        for w in waits {
+            w.await.unwrap();
+        }
+    });
+    let fsyncs = metrics.storage.fsyncs.get() - fsyncs_before;
+    assert_eq!(p.high_watermark(), appends * 2);
+    assert!(fsyncs >= 1 && fsyncs < appends as u64, "{fsyncs} fsyncs");
+}
+
+#[test]
 fn relaxed_flush_makes_appends_visible_before_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let (s, metrics) = open_with(dir.path(), |o| {
