@@ -1,6 +1,13 @@
 //! The config file: one YAML schema for both roles. A file has a
 //! `collector:` section, an `agent:` section, or both. Unknown keys are
-//! rejected with their line and column.
+//! rejected with their line and column. `${VAR}` and `${VAR:-default}` are
+//! replaced from the environment first ([`interpolate`]).
+//!
+//! YAML is read by serde_yaml_ng, the maintained fork of the archived
+//! serde_yaml (same API and libyaml-based parser, errors with line and
+//! column).
+
+mod interpolate;
 
 use std::path::Path;
 
@@ -21,9 +28,33 @@ pub struct Config {
 }
 
 impl Config {
+    /// Parses `text`, read from `origin` (a path, for messages), with
+    /// `${VAR}` taken from the process environment.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        let config: Config =
-            serde_yaml_ng::from_str(text).with_context(|| format!("invalid config {origin}"))?;
+        Config::parse_with_env(text, origin, |name| std::env::var(name).ok())
+    }
+
+    /// [`Config::parse`] with variables from `lookup`. Errors that have a
+    /// position read `ORIGIN:LINE:COLUMN: message`.
+    pub fn parse_with_env(
+        text: &str,
+        origin: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let text = interpolate::interpolate(text, lookup).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid config {origin}:{}:{}: {}",
+                e.line,
+                e.column,
+                e.message
+            )
+        })?;
+        let config: Config = serde_yaml_ng::from_str(&text).map_err(|e| match e.location() {
+            Some(at) => {
+                anyhow::anyhow!("invalid config {origin}:{}:{}: {e}", at.line(), at.column())
+            }
+            None => anyhow::anyhow!("invalid config {origin}: {e}"),
+        })?;
         if config.collector.is_none() && config.agent.is_none() {
             bail!("config {origin} has no `collector:` or `agent:` section; nothing to run");
         }
@@ -72,6 +103,54 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("colour"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn yaml_errors_start_with_file_line_and_column() {
+        let msg = format!(
+            "{:#}",
+            Config::parse("collector:\n  data_dir: x\n  colour: blue\n", "t.yaml").unwrap_err()
+        );
+        assert!(msg.starts_with("invalid config t.yaml:3:3: "), "{msg}");
+        let msg = format!(
+            "{:#}",
+            Config::parse(
+                "collector:\n  data_dir: x\n  http: {listen: \"a\n",
+                "t.yaml"
+            )
+            .unwrap_err()
+        );
+        assert!(msg.starts_with("invalid config t.yaml:4:1: "), "{msg}");
+        assert!(msg.contains("quoted scalar"), "{msg}");
+    }
+
+    #[test]
+    fn variables_are_interpolated_before_parsing() {
+        let env = |name: &str| (name == "DATA").then(|| "/srv/data".to_owned());
+        let text = "collector:\n  data_dir: ${DATA}\n  http:\n    listen: ${LISTEN:-127.0.0.1:0}\n";
+        let config = Config::parse_with_env(text, "t.yaml", env).unwrap();
+        let collector = config.collector.unwrap();
+        assert_eq!(collector.data_dir, Path::new("/srv/data"));
+
+        let text = "collector:\n  data_dir: x\n  http:\n    listen: ${LISTEN}\n";
+        let msg = format!(
+            "{:#}",
+            Config::parse_with_env(text, "t.yaml", env).unwrap_err()
+        );
+        assert!(msg.starts_with("invalid config t.yaml:4:13: "), "{msg}");
+        assert!(msg.contains("`LISTEN` is not set"), "{msg}");
+    }
+
+    #[test]
+    fn interpolated_durations_are_checked_like_written_ones() {
+        let env = |name: &str| (name == "EVERY").then(|| "often".to_owned());
+        let text = "collector:\n  storage:\n    flush_interval: ${EVERY}\n";
+        let msg = format!(
+            "{:#}",
+            Config::parse_with_env(text, "t.yaml", env).unwrap_err()
+        );
+        assert!(msg.contains("invalid duration"), "{msg}");
+        assert!(msg.contains("t.yaml:3:"), "{msg}");
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl Metrics {
                 &r,
                 HistogramVec::new(
                     HistogramOpts::new(
-                        "logship_agent_sink_request_seconds",
+                        "logship_agent_sink_request_duration_seconds",
                         "Sink request latency, including the collector's fsync.",
                     )
                     .buckets(vec![
