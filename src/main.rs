@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod systemd;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -100,6 +101,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Run { config } => {
+            let command_config = config.clone();
             let config = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::parse(DEFAULT_CONFIG, "(embedded default)")?,
@@ -108,7 +110,7 @@ fn run(command: Command) -> Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(run_roles(config))
+            runtime.block_on(run_roles(config, command_config))
         }
         Command::Topics(command) => cli::topics::run(command),
         Command::Produce(args) => cli::produce::run(args),
@@ -117,7 +119,12 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn run_roles(config: Config) -> Result<()> {
+/// Runs the configured roles until SIGTERM/SIGINT. Tells systemd READY=1
+/// once every role has bound its listeners (and the collector has recovered
+/// its storage), pings its watchdog, and on SIGHUP re-reads the config file:
+/// an invalid file is rejected with a log line and the running config kept;
+/// a valid one replaces the agent's sources.
+async fn run_roles(config: Config, path: Option<PathBuf>) -> Result<()> {
     // A signal stops the agent first (it drains into the collector when
     // both run here), then the collector.
     let stop_agent = CancellationToken::new();
@@ -127,14 +134,36 @@ async fn run_roles(config: Config) -> Result<()> {
         wait_for_signal().await;
         signals.cancel();
     });
+    let mut readiness = Vec::new();
     let mut collector = config.collector.map(|c| {
         let stop = stop_collector.clone();
-        tokio::spawn(async move { logship_collector::service::run(c, stop).await })
+        let (ready, is_ready) = tokio::sync::oneshot::channel();
+        readiness.push(is_ready);
+        tokio::spawn(async move { logship_collector::service::run(c, stop, ready).await })
     });
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let has_agent = config.agent.is_some();
+    let agent_ready = config.agent.as_ref().map(|_| {
+        let (ready, is_ready) = tokio::sync::oneshot::channel();
+        readiness.push(is_ready);
+        ready
+    });
+    tokio::spawn(async move {
+        for r in readiness {
+            if r.await.is_err() {
+                return; // a role failed to start
+            }
+        }
+        systemd::notify("READY=1");
+        systemd::spawn_watchdog();
+    });
+    tokio::spawn(reload_on_sighup(path, has_agent, reload_tx));
     let agent = async {
-        match config.agent {
-            Some(agent) => logship_agent::service::run(agent, stop_agent.clone()).await,
-            None => {
+        match (config.agent, agent_ready) {
+            (Some(agent), Some(ready)) => {
+                logship_agent::service::run(agent, stop_agent.clone(), ready, reload_rx).await
+            }
+            _ => {
                 stop_agent.cancelled().await;
                 Ok(())
             }
@@ -155,6 +184,7 @@ async fn run_roles(config: Config) -> Result<()> {
             (agent.await, r)
         }
     };
+    systemd::notify("STOPPING=1");
     stop_collector.cancel();
     let collector_result = match (early, collector) {
         (Some(r), _) => Some(r),
@@ -167,6 +197,43 @@ async fn run_roles(config: Config) -> Result<()> {
             .context("collector")?;
     }
     agent_result.map_err(anyhow::Error::msg).context("agent")
+}
+
+/// SIGHUP: re-read and validate the config file; hand a valid agent
+/// section to the agent. Collector settings need a restart.
+async fn reload_on_sighup(
+    path: Option<PathBuf>,
+    has_agent: bool,
+    reload: tokio::sync::mpsc::Sender<logship_agent::config::AgentConfig>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(path) = &path else {
+            tracing::info!("SIGHUP: running on the embedded config; nothing to reload");
+            continue;
+        };
+        systemd::notify("RELOADING=1");
+        match Config::load(path) {
+            Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
+            Ok(next) => match next.agent {
+                Some(agent) if has_agent => {
+                    tracing::info!(path = %path.display(), "reloading");
+                    let _ = reload.send(agent).await;
+                }
+                Some(_) => tracing::warn!(
+                    "reload: an agent section was added; it starts with the next restart"
+                ),
+                None if has_agent => tracing::warn!(
+                    "reload: the agent section was removed; it stops with the next restart"
+                ),
+                None => tracing::info!("reload: collector settings take effect after a restart"),
+            },
+        }
+        systemd::notify("READY=1");
+    }
 }
 
 /// SIGTERM (systemd stop) or SIGINT (Ctrl-C) start a graceful shutdown.

@@ -24,8 +24,8 @@ use crate::util::*;
 pub struct Agent {
     pub child: Child,
     pub http: SocketAddr,
-    /// Keeps the stderr drain alive.
-    _log: mpsc::Receiver<String>,
+    /// Log lines after "agent ready" (keeps the stderr drain alive).
+    pub log: mpsc::Receiver<String>,
 }
 
 impl Drop for Agent {
@@ -36,6 +36,26 @@ impl Drop for Agent {
 }
 
 impl Agent {
+    /// Waits for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}"),
+            }
+        }
+    }
+
+    pub fn hangup(&self) {
+        Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
     pub fn metrics(&self) -> String {
         http_get(self.http, "/metrics").1
     }
@@ -85,7 +105,7 @@ pub fn start_agent(config: &Path) -> Agent {
     Agent {
         child,
         http: http.expect("agent http address logged"),
-        _log: rx,
+        log: rx,
     }
 }
 
@@ -826,4 +846,70 @@ fn a_batch_the_collector_refuses_is_counted_and_shipping_goes_on() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(refused, 1.0);
+}
+
+#[test]
+fn sighup_adds_and_removes_sources_without_loss_or_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(dir.path(), collector.http, "");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let with_other = original.replace(
+        "  sink:\n",
+        &format!(
+            "    other:\n      type: file\n      include: [\"{}/*.log\"]\n      topic: other\n  sink:\n",
+            other.display()
+        ),
+    );
+    let app_log = dir.path().join("logs/a.log");
+    append(&app_log, "app 0\n");
+    append(&other.join("b.log"), "other 0\n");
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    let count = |topic: &str| read_topic(&bootstrap, topic).len();
+    wait_for("app 0", Duration::from_secs(20), || count("app") == 1);
+
+    // Add a source.
+    std::fs::write(&config, &with_other).unwrap();
+    agent.hangup();
+    agent.wait_log("agent reloaded");
+    wait_for("other 0", Duration::from_secs(20), || count("other") == 1);
+
+    // A broken file is refused; the running config keeps working.
+    std::fs::write(&config, with_other.replace("  sources:", "  sorces:")).unwrap();
+    agent.hangup();
+    agent.wait_log("reload rejected");
+    append(&app_log, "app 1\n");
+    wait_for("app 1", Duration::from_secs(20), || count("app") == 2);
+
+    // Remove `app`: what it read is shipped; new lines wait in the file.
+    let only_other = with_other.replace(
+        &original[original.find("    app:\n").unwrap()..original.find("  sink:\n").unwrap()],
+        "",
+    );
+    assert!(!only_other.contains("    app:"));
+    std::fs::write(&config, &only_other).unwrap();
+    agent.hangup();
+    agent.wait_log("agent reloaded");
+    for i in 2..50 {
+        append(&app_log, &format!("app {i}\n"));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count("app"), 2, "a removed source kept shipping");
+
+    // Back again: it resumes from its checkpoint.
+    std::fs::write(&config, &with_other).unwrap();
+    agent.hangup();
+    agent.wait_log("agent reloaded");
+    wait_for("every app line", Duration::from_secs(20), || {
+        count("app") >= 50
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let values: Vec<String> = read_topic(&bootstrap, "app").iter().map(value).collect();
+    assert_eq!(
+        values,
+        (0..50).map(|i| format!("app {i}")).collect::<Vec<_>>()
+    );
 }

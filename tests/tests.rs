@@ -15,4 +15,5 @@ mod kcat;
 mod prometheus;
 mod python_clients;
 mod storage_crash;
+mod systemd;
 mod util;

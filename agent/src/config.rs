@@ -10,7 +10,7 @@ use logship_collector::config::{humantime_serde, size};
 use serde::Deserialize;
 
 /// `agent:` as written in YAML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// Where checkpoints live. Default `./agent-data`.
@@ -32,7 +32,7 @@ pub struct AgentConfig {
     pub drain_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// `/metrics` and `/healthz`. Default `127.0.0.1:8686`.
@@ -48,7 +48,7 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     File(FileSourceConfig),
@@ -79,7 +79,7 @@ pub enum Encoding {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Glob patterns of files to follow (`*`, `?`, `[..]`, `**`).
@@ -116,7 +116,7 @@ pub struct FileSourceConfig {
     pub idle_close: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
     /// A regex matching the first line of a record; other lines are
@@ -127,7 +127,7 @@ pub struct MultilineConfig {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkConfig {
     Collector(CollectorSinkConfig),
@@ -143,7 +143,7 @@ pub enum Compression {
     Snappy,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorSinkConfig {
     /// The collector's HTTP address, e.g. `http://127.0.0.1:8080`.
@@ -167,7 +167,7 @@ pub struct CollectorSinkConfig {
     pub max_buffered_bytes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     #[serde(
@@ -192,7 +192,7 @@ impl Default for BatchConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     #[serde(default = "default_initial_backoff", with = "humantime_serde")]

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::Checkpoints;
@@ -17,8 +18,17 @@ use crate::metrics::Metrics;
 use crate::sink::collector::CollectorSink;
 use crate::source::file::{self, SourceCtx};
 
-/// Runs until `shutdown` is cancelled. Errors are start-up failures.
-pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), String> {
+/// Runs until `shutdown` is cancelled; `ready` fires once the listener is
+/// bound and the sources are started; each config received on `reload`
+/// (already validated) replaces the sources: removed and changed ones stop
+/// after shipping what they read (their checkpoints stay), added and changed
+/// ones start from the checkpoints. Errors are start-up failures.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+    mut reload: tokio::sync::mpsc::Receiver<AgentConfig>,
+) -> Result<(), String> {
     config.validate()?;
     let metrics = Metrics::new();
     let dir = config.data_dir.clone();
@@ -51,34 +61,17 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let encoders = Arc::new(Semaphore::new(cores));
 
-    let mut sources = Vec::new();
-    for (name, source) in &config.sources {
-        let SourceConfig::File(fc) = source;
-        let ctx = Arc::new(SourceCtx {
-            name: name.clone(),
-            config: fc.clone(),
-            sink: Arc::clone(&sink),
-            checkpoints: Arc::clone(&checkpoints),
-            metrics: metrics.clone(),
-            budget: Arc::clone(&budget),
-            encoders: Arc::clone(&encoders),
-            batch: sink_config.batch.clone(),
-            compression: sink_config.compression,
-            host: host.clone(),
-            labels: fc
-                .labels
-                .iter()
-                .map(|(k, v)| (StrBytes::from_string(k.clone()), Bytes::from(v.clone())))
-                .collect(),
-            multiline: fc
-                .multiline
-                .as_ref()
-                .map(|m| regex::bytes::Regex::new(&m.start_pattern).expect("validated pattern")),
-            stop: shutdown.clone(),
-        });
-        sources.push(tokio::spawn(file::run(ctx, first_run)));
-    }
-
+    let shared = Shared {
+        sink,
+        checkpoints: Arc::clone(&checkpoints),
+        metrics: metrics.clone(),
+        budget,
+        encoders,
+        host,
+        sink_config: sink_config.clone(),
+    };
+    let mut running = Sources::default();
+    running.apply(&shared, &config, first_run, &shutdown).await;
     let writer = {
         let checkpoints = Arc::clone(&checkpoints);
         let metrics = metrics.clone();
@@ -105,8 +98,26 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         })
     };
     tracing::info!(sources = config.sources.len(), "agent ready");
+    let _ = ready.send(());
 
-    shutdown.cancelled().await;
+    let mut current = config.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = reload.recv() => {
+                let Some(next) = next else {
+                    shutdown.cancelled().await;
+                    break;
+                };
+                if next.sink != current.sink || next.data_dir != current.data_dir || next.http.listen != current.http.listen {
+                    tracing::warn!("reload: sink, data_dir and http changes take effect after a restart; applying source changes only");
+                }
+                running.apply(&shared, &next, false, &shutdown).await;
+                current.sources = next.sources.clone();
+                tracing::info!(sources = current.sources.len(), "agent reloaded");
+            }
+        }
+    }
     tracing::info!("agent shutting down");
     let drain = config.drain_timeout;
     let abort_later = abort.clone();
@@ -115,9 +126,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         tracing::warn!("drain timeout: abandoning in-flight batches (re-read next start)");
         abort_later.cancel();
     });
-    for s in sources {
-        let _ = s.await;
-    }
+    running.stop_all().await;
     timer.abort();
     let _ = writer.await;
     let _ = http.await;
@@ -137,4 +146,86 @@ fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// What every source shares, kept for sources started by a reload.
+struct Shared {
+    sink: Arc<CollectorSink>,
+    checkpoints: Arc<Checkpoints>,
+    metrics: Metrics,
+    budget: Arc<Semaphore>,
+    encoders: Arc<Semaphore>,
+    host: Bytes,
+    sink_config: crate::config::CollectorSinkConfig,
+}
+
+/// The running sources by name: their config, stop token and task.
+#[derive(Default)]
+struct Sources {
+    running: std::collections::BTreeMap<String, (SourceConfig, CancellationToken, JoinHandle<()>)>,
+}
+
+impl Sources {
+    /// Makes the running set match `config.sources`.
+    async fn apply(
+        &mut self,
+        shared: &Shared,
+        config: &AgentConfig,
+        first_run: bool,
+        shutdown: &CancellationToken,
+    ) {
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, (c, _, _))| config.sources.get(*name) != Some(c))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            let (_, stop, task) = self.running.remove(&name).expect("listed");
+            tracing::info!(source = %name, "stopping source");
+            stop.cancel();
+            let _ = task.await;
+        }
+        for (name, source) in &config.sources {
+            if self.running.contains_key(name) {
+                continue;
+            }
+            // `start_at` applies at the agent's first start, and to a source
+            // a reload adds that has never run.
+            let fresh = first_run || shared.checkpoints.of_source(name).is_empty();
+            let SourceConfig::File(fc) = source;
+            let stop = shutdown.child_token();
+            let ctx = Arc::new(SourceCtx {
+                name: name.clone(),
+                config: fc.clone(),
+                sink: Arc::clone(&shared.sink),
+                checkpoints: Arc::clone(&shared.checkpoints),
+                metrics: shared.metrics.clone(),
+                budget: Arc::clone(&shared.budget),
+                encoders: Arc::clone(&shared.encoders),
+                batch: shared.sink_config.batch.clone(),
+                compression: shared.sink_config.compression,
+                host: shared.host.clone(),
+                labels: fc
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (StrBytes::from_string(k.clone()), Bytes::from(v.clone())))
+                    .collect(),
+                multiline: fc.multiline.as_ref().map(|m| {
+                    regex::bytes::Regex::new(&m.start_pattern).expect("validated pattern")
+                }),
+                stop: stop.clone(),
+            });
+            let task = tokio::spawn(file::run(ctx, fresh));
+            self.running
+                .insert(name.clone(), (source.clone(), stop, task));
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        for (_, (_, stop, task)) in std::mem::take(&mut self.running) {
+            stop.cancel();
+            let _ = task.await;
+        }
+    }
 }

@@ -15,10 +15,15 @@ use crate::metrics::Metrics;
 use crate::server;
 use crate::storage::{self, Storage};
 
-/// Runs until `shutdown` is cancelled, then drains and writes the
+/// Runs until `shutdown` is cancelled (`ready` fires once storage is
+/// recovered and both listeners are bound), then drains and writes the
 /// clean-shutdown marker. Errors are start-up failures (bad config, data
 /// directory in use, port taken) or a failed clean close.
-pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(
+    config: CollectorConfig,
+    shutdown: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), String> {
     let options = config.validate()?;
     let metrics = Metrics::new();
     let storage_metrics = metrics.storage.clone();
@@ -77,6 +82,7 @@ pub async fn run(config: CollectorConfig, shutdown: CancellationToken) -> Result
     }));
     let kafka = tokio::spawn(server::run(kafka_listener, broker, shutdown.clone()));
     tracing::info!("collector ready");
+    let _ = ready.send(());
 
     shutdown.cancelled().await;
     tracing::info!("collector shutting down");
