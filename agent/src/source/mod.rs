@@ -1,2 +1,3 @@
 //! Where records come from. `file`: tail log files.
 pub mod file;
+pub mod metrics;

@@ -1,0 +1,15 @@
+//! Metric sources: samples that become records `{name, labels, value,
+//! type, timestamp}` (DESIGN.md, "Records"), keyed by series.
+//!
+//! - `sample`: the [`sample::Sample`] value type, its JSON record and key.
+//! - `exposition`: parsing a scraped page in the Prometheus text format or
+//!   OpenMetrics text (pure), for the `prometheus_scrape` source.
+//! - `host`: CPU, memory, swap, load, disks, filesystems, network and
+//!   uptime from `/proc` (and `statvfs`), for the `host_metrics` source.
+//!
+//! These modules do no scheduling or shipping: the source loop calls
+//! them at its `interval` and sends the samples on like file lines.
+
+pub mod exposition;
+pub mod host;
+pub mod sample;
