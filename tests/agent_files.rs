@@ -913,3 +913,34 @@ fn sighup_adds_and_removes_sources_without_loss_or_repeats() {
         (0..50).map(|i| format!("app {i}")).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn batches_too_large_for_the_topic_are_split_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = collector_config(dir.path(), &dir.path().join("data"));
+    let mut text = std::fs::read_to_string(&yaml).unwrap();
+    text.push_str("  defaults:\n    configs:\n      max.message.bytes: \"16384\"\n");
+    std::fs::write(&yaml, text).unwrap();
+    let collector = start_logship(&yaml);
+    let config = agent_config(dir.path(), collector.http, "");
+    let mut rng = rand::rng();
+    let mut lines = String::new();
+    for i in 0..3000 {
+        let noise: String = (0..90).map(|_| rng.random_range(b'a'..=b'z') as char).collect();
+        lines.push_str(&format!("{i:05} {noise}\n"));
+    }
+    append(&dir.path().join("logs/big.log"), &lines);
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    wait_for("every line", Duration::from_secs(30), || {
+        read_topic(&bootstrap, "app").len() >= 3000
+    });
+    let records = read_topic(&bootstrap, "app");
+    assert_eq!(records.len(), 3000);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(&value(r)[..5], format!("{i:05}"));
+    }
+    let m = agent.metrics();
+    assert_eq!(metric(&m, "logship_agent_sink_records_rejected_total{source=\"app\"}"), None);
+    assert!(metric(&m, "logship_agent_errors_total{kind=\"sink_status_4xx\"}").unwrap() >= 1.0);
+}

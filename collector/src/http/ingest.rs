@@ -17,6 +17,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -117,7 +118,7 @@ pub async fn post_records(
     let t = topic.clone();
     let result = crate::handler::blocking(move || {
         let body = body::decode(received, encoding, limit)?;
-        let (p, mut buf, records) = match format {
+        let (p, buf, records) = match format {
             Format::Batch => {
                 if body.is_empty() {
                     return Err(ApiError::kafka(INVALID_RECORD, "the request body is empty"));
@@ -138,15 +139,15 @@ pub async fn post_records(
                 (p, buf, Some(n))
             }
         };
-        // As Produce does: append (validating the whole buffer first), then
-        // wait for the group-commit fsync before acknowledging. If the wait
-        // fails the client gets a 5xx and retries; an idempotent producer's
-        // retry is then acknowledged as a duplicate.
-        let info = p.append_unsynced(&mut buf)?;
-        Ok::<_, ApiError>((p, info, records))
+        Ok::<_, ApiError>((p, buf, records))
     })
     .await;
-    let (p, info, records) = result?;
+    let (p, buf, records) = result?;
+    // As Produce does: append (validating the whole buffer first), then
+    // wait for the group-commit fsync before acknowledging. If the wait
+    // fails the client gets a 5xx and retries; an idempotent producer's
+    // retry is then acknowledged as a duplicate.
+    let info = append_in_sequence(&state, &p, buf).await?;
     // The fsync wait parks no thread (it is shared with concurrent appends).
     p.wait_durable_async(info.last_offset + 1).await?;
     state.broker.notify_appended();
@@ -226,5 +227,43 @@ mod tests {
         let err = partition_param(&uri("/x?partition=one")).unwrap_err();
         assert_eq!((err.status.as_u16(), err.code), (400, "invalid_request"));
         assert!(partition_param(&uri("/x?partition=")).is_err());
+    }
+}
+
+/// How long a batch that arrived ahead of its producer's previous one waits
+/// for it.
+const REORDER_WAIT: Duration = Duration::from_secs(1);
+
+/// Appends `buf`. HTTP requests of one producer travel on separate
+/// connections, so a client keeping several batches in flight (the agent
+/// does) may see a later one arrive first: a batch refused as out of order
+/// is tried again whenever the partition takes an append, for up to
+/// [`REORDER_WAIT`], before the refusal stands. Nothing is appended out of
+/// order either way.
+async fn append_in_sequence(
+    state: &HttpState,
+    p: &Arc<crate::storage::Partition>,
+    mut buf: Vec<u8>,
+) -> Result<crate::storage::AppendInfo, ApiError> {
+    let deadline = tokio::time::Instant::now() + REORDER_WAIT;
+    let mut appends = state.broker.subscribe_appends();
+    loop {
+        let part = Arc::clone(p);
+        let (back, result) = crate::handler::blocking(move || {
+            let r = part.append_unsynced(&mut buf);
+            (buf, r)
+        })
+        .await;
+        buf = back;
+        match result {
+            Err(StorageError::OutOfOrderSequence { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                // Woken by the next append anywhere (or a short poll: the
+                // wake-up comes after the earlier batch's fsync).
+                let _ = tokio::time::timeout(Duration::from_millis(2), appends.changed()).await;
+            }
+            other => return Ok(other?),
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! a sequence running out end the session and start a new one from the
 //! (then updated) checkpoint, so each of those cases reuses the same path.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::Ordering;
@@ -20,14 +21,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::task::JoinHandle;
 
 use super::lines::{Line, LineSplitter, Multiline};
 use super::{fingerprint, fingerprint_matches, Handle, SourceCtx, FP_MAX};
 use crate::batch::{self, OutRecord, ProducerFields, StreamMeta};
-use crate::sink::collector::SinkError;
+use crate::sink::collector::{Ack, SinkError};
 
 /// Largest single read.
 const READ_CHUNK: u64 = 256 * 1024;
+/// Batches of one file in flight at once (Kafka's idempotent producers
+/// allow five).
+const PIPELINE: usize = 4;
+/// Batches never shrink below this after "too large" refusals.
+const MIN_BATCH_BYTES: u64 = 1024;
 /// Batches with fewer line bytes are compressed on the async thread.
 const INLINE_ENCODE: u64 = 64 * 1024;
 /// How often a file at its end is re-checked without an inotify wake-up.
@@ -66,7 +73,42 @@ struct Sealed {
     first_sequence: i32,
     /// Checkpoint after the acknowledgement.
     end_offset: u64,
-    _permit: Option<OwnedSemaphorePermit>,
+    _budget: Option<Budget>,
+}
+
+/// Read-ahead budget held by lines until their batch is acknowledged (or
+/// dropped): the semaphore permits and their share of the
+/// `buffered_bytes` gauge, both given back on drop.
+struct Budget {
+    permit: Option<OwnedSemaphorePermit>,
+    gauge: prometheus::IntGauge,
+}
+
+impl Budget {
+    fn new(permit: OwnedSemaphorePermit, gauge: prometheus::IntGauge) -> Budget {
+        gauge.add(permit.num_permits() as i64);
+        Budget {
+            permit: Some(permit),
+            gauge,
+        }
+    }
+
+    fn merge(&mut self, mut other: Budget) {
+        if let Some(theirs) = other.permit.take() {
+            match &mut self.permit {
+                Some(mine) => mine.merge(theirs),
+                None => self.permit = Some(theirs),
+            }
+        }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        if let Some(p) = &self.permit {
+            self.gauge.sub(p.num_permits() as i64);
+        }
+    }
 }
 
 /// Lines waiting to become a batch.
@@ -76,14 +118,14 @@ struct Pending {
     bytes: u64,
     end: u64,
     since: Option<Instant>,
-    permit: Option<OwnedSemaphorePermit>,
+    budget: Option<Budget>,
 }
 
 impl Pending {
-    fn add_permit(&mut self, p: OwnedSemaphorePermit) {
-        match &mut self.permit {
-            Some(mine) => mine.merge(p),
-            None => self.permit = Some(p),
+    fn add_budget(&mut self, b: Budget) {
+        match &mut self.budget {
+            Some(mine) => mine.merge(b),
+            None => self.budget = Some(b),
         }
     }
 }
@@ -94,17 +136,22 @@ pub struct Tailer {
     file: File,
     dev: u64,
     ino: u64,
+    /// Line bytes per batch: `batch.max_bytes`, halved each time the
+    /// collector refuses a batch as too large.
+    batch_limit: u64,
 }
 
 impl Tailer {
     pub fn new(ctx: Arc<SourceCtx>, handle: Arc<Handle>, file: File) -> std::io::Result<Tailer> {
         let meta = file.metadata()?;
+        let batch_limit = ctx.batch.max_bytes;
         Ok(Tailer {
             ctx,
             handle,
             file,
             dev: meta.dev(),
             ino: meta.ino(),
+            batch_limit,
         })
     }
 
@@ -244,7 +291,7 @@ impl Tailer {
                 self.seal(&mut pending, &meta, producer, &mut sequence, &tx)
                     .await;
                 drop(tx);
-                let _ = sender.await;
+                self.sender_ended(sender.await);
                 if ctx.stop.is_cancelled() {
                     return Ok(SessionEnd::Exit(Exit::Stopped));
                 }
@@ -284,8 +331,7 @@ impl Tailer {
                 if n == 0 {
                     continue;
                 }
-                pending.add_permit(permit);
-                ctx.metrics.buffered_bytes.add(want as i64);
+                pending.add_budget(Budget::new(permit, ctx.metrics.buffered_bytes.clone()));
                 bytes_read.inc_by(n as u64);
                 if offset < FP_MAX {
                     self.grow_fingerprint();
@@ -328,7 +374,7 @@ impl Tailer {
                         offset: r.offset,
                         timestamp: now,
                     });
-                    if (pending.bytes >= batch.max_bytes
+                    if (pending.bytes >= self.batch_limit
                         || pending.records.len() >= batch.max_records)
                         && !self
                             .seal(&mut pending, &meta, producer, &mut sequence, &tx)
@@ -435,8 +481,15 @@ impl Tailer {
                 .await;
         }
         drop(tx);
-        let _ = sender.await;
+        self.sender_ended(sender.await);
         Ok(end)
+    }
+
+    /// Learns from how the sender ended.
+    fn sender_ended(&mut self, end: Result<SenderEnd, tokio::task::JoinError>) {
+        if let Ok(SenderEnd::TooLarge) = end {
+            self.batch_limit = (self.batch_limit / 2).max(MIN_BATCH_BYTES);
+        }
     }
 
     /// Encodes the pending lines and hands them to the sender; false when
@@ -451,9 +504,7 @@ impl Tailer {
     ) -> bool {
         if pending.records.is_empty() {
             // Budget taken for bytes that made no record (partial lines).
-            if let Some(p) = pending.permit.take() {
-                self.ctx.metrics.buffered_bytes.sub(p.num_permits() as i64);
-            }
+            pending.budget = None;
             pending.since = None;
             return !tx.is_closed();
         }
@@ -498,7 +549,7 @@ impl Tailer {
             records: n,
             first_sequence,
             end_offset: p.end,
-            _permit: p.permit,
+            _budget: p.budget,
         })
         .await
         .is_ok()
@@ -584,10 +635,46 @@ impl Tailer {
     }
 }
 
-/// Ships sealed batches in order; each acknowledgement moves the checkpoint.
+/// Why a sender stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SenderEnd {
+    /// Its channel closed and everything was answered.
+    Done,
+    /// The collector refused a batch as too large: use smaller ones.
+    TooLarge,
+    /// A refusal, a sequence conflict, shutdown: start over from the
+    /// checkpoint.
+    Failed,
+}
+
+/// A batch sent and not yet answered.
+struct InFlight {
+    batch: Sealed,
+    bytes: Bytes,
+    answer: JoinHandle<Result<Ack, SinkError>>,
+    /// Sent while an earlier batch was unanswered: a sequence conflict may
+    /// just mean it overtook that one.
+    overtaking: bool,
+}
+
+fn spawn_send(
+    ctx: &Arc<SourceCtx>,
+    topic: &str,
+    partition: i32,
+    bytes: Bytes,
+) -> JoinHandle<Result<Ack, SinkError>> {
+    let ctx = Arc::clone(ctx);
+    let topic = topic.to_owned();
+    tokio::spawn(async move { ctx.sink.send(&ctx.name, &topic, partition, bytes).await })
+}
+
+/// Ships sealed batches in order, up to [`PIPELINE`] at a time; answers are
+/// taken in order and each acknowledgement moves the checkpoint. A batch
+/// that overtook an earlier one on the way (separate connections) and was
+/// refused as out of order is sent again once the earlier one is in.
 /// Returns early when the collector refuses a batch for good (after moving
 /// the checkpoint past it under a new producer id, or not at all for a
-/// sequence error), which ends the tailer's session.
+/// sequence conflict), which ends the tailer's session.
 async fn send_loop(
     ctx: Arc<SourceCtx>,
     id: u64,
@@ -595,10 +682,43 @@ async fn send_loop(
     partition: i32,
     _first_sequence: i32,
     mut rx: mpsc::Receiver<Sealed>,
-) {
+) -> SenderEnd {
     let source = ctx.name.clone();
     let m = &ctx.metrics;
-    while let Some(mut batch) = rx.recv().await {
+    let mut end = SenderEnd::Done;
+    let mut flying: VecDeque<InFlight> = VecDeque::new();
+    let mut open = true;
+    loop {
+        // Take new batches while there is room; otherwise (or when the
+        // channel is done) wait for the oldest answer.
+        let next = if open && flying.len() < PIPELINE {
+            tokio::select! {
+                biased;
+                b = rx.recv() => Some(b),
+                done = async { (&mut flying.front_mut().expect("non-empty").answer).await }, if !flying.is_empty() => {
+                    let f = flying.pop_front().expect("non-empty");
+                    if let Some(e) = settle(&ctx, id, &topic, partition, f, done).await {
+                        end = e;
+                        break;
+                    }
+                    continue;
+                }
+            }
+        } else if let Some(front) = flying.front_mut() {
+            let done = (&mut front.answer).await;
+            let f = flying.pop_front().expect("non-empty");
+            if let Some(e) = settle(&ctx, id, &topic, partition, f, done).await {
+                end = e;
+                break;
+            }
+            continue;
+        } else {
+            break;
+        };
+        let Some(Some(mut batch)) = next else {
+            open = false;
+            continue;
+        };
         let bytes = match std::mem::replace(&mut batch.bytes, Encoded::Ready(Bytes::new())) {
             Encoded::Ready(b) => b,
             Encoded::Pending(task) => match task.await.map_err(std::io::Error::other) {
@@ -606,91 +726,127 @@ async fn send_loop(
                 Ok(Err(e)) | Err(e) => {
                     tracing::error!(source, error = %e, "encoding a batch failed");
                     m.errors.with_label_values(&["encode"]).inc();
-                    release(&ctx, &batch._permit);
+                    end = SenderEnd::Failed;
                     break;
                 }
             },
         };
-        let len = bytes.len() as u64;
-        match ctx.sink.send(&source, &topic, partition, bytes).await {
-            Ok(_ack) => {
-                let (end, seq) = (
-                    batch.end_offset,
-                    batch.first_sequence.wrapping_add(batch.records as i32),
-                );
-                ctx.checkpoints.update(id, |c| {
-                    c.offset = end;
-                    c.sequence = seq;
-                });
-                m.batches_sent.with_label_values(&[&source]).inc();
-                m.records_sent
-                    .with_label_values(&[&source])
-                    .inc_by(batch.records as u64);
-                m.bytes_sent.with_label_values(&[&source]).inc_by(len);
-                if let Some(p) = &batch._permit {
-                    m.buffered_bytes.sub(p.num_permits() as i64);
-                }
-            }
-            Err(SinkError::Cancelled) => {
-                release(&ctx, &batch._permit);
-                break;
-            }
-            Err(SinkError::Rejected { status, message }) => {
-                release(&ctx, &batch._permit);
-                if status == 409 {
-                    // A sequence or epoch conflict: the next session asks
-                    // the collector where the stream stands.
-                    tracing::warn!(
-                        source,
-                        status,
-                        message,
-                        "collector reported a sequence conflict; resynchronising"
-                    );
-                    break;
-                }
-                tracing::error!(
-                    source,
-                    topic,
-                    partition,
-                    status,
-                    message,
-                    records = batch.records,
-                    "collector refused a batch; its records are dropped"
-                );
-                m.records_rejected
-                    .with_label_values(&[&source])
-                    .inc_by(batch.records as u64);
-                // Skip it, and never reuse its sequences: a new identity.
-                match ctx.sink.new_producer_id().await {
-                    Ok((pid, epoch)) => {
-                        let end = batch.end_offset;
-                        ctx.checkpoints.update(id, |c| {
-                            c.offset = end;
-                            c.producer_id = pid;
-                            c.epoch = epoch;
-                            c.sequence = 0;
-                        });
-                        if let Err(e) = ctx.persist().await {
-                            tracing::error!(source, error = %e, "writing checkpoints failed");
-                        }
-                    }
-                    Err(e) => tracing::error!(source, error = %e, "getting a producer id failed"),
-                }
-                break;
-            }
-        }
+        let answer = spawn_send(&ctx, &topic, partition, bytes.clone());
+        flying.push_back(InFlight {
+            batch,
+            bytes,
+            answer,
+            overtaking: !flying.is_empty(),
+        });
     }
-    // Batches still queued are dropped with their budget; the next session
-    // re-reads them from the checkpoint.
+    // Requests still out are waited for (their outcome is whatever the
+    // collector decided; the next session asks it), and batches still
+    // queued are dropped with their budget: the next session re-reads them.
+    for f in flying {
+        let _ = f.answer.await;
+    }
     rx.close();
-    while let Ok(b) = rx.try_recv() {
-        release(&ctx, &b._permit);
-    }
+    while rx.try_recv().is_ok() {}
+    end
 }
 
-fn release(ctx: &SourceCtx, permit: &Option<OwnedSemaphorePermit>) {
-    if let Some(p) = permit {
-        ctx.metrics.buffered_bytes.sub(p.num_permits() as i64);
+/// Handles the oldest batch's answer; Some ends the session.
+async fn settle(
+    ctx: &Arc<SourceCtx>,
+    id: u64,
+    topic: &str,
+    partition: i32,
+    mut f: InFlight,
+    done: Result<Result<Ack, SinkError>, tokio::task::JoinError>,
+) -> Option<SenderEnd> {
+    let source = &ctx.name;
+    let m = &ctx.metrics;
+    let mut result = done.unwrap_or(Err(SinkError::Cancelled));
+    if f.overtaking && matches!(result, Err(SinkError::Rejected { status: 409, .. })) {
+        // Every earlier batch is acknowledged by now: send it again, in
+        // order this time (later ones in flight will be retried likewise).
+        result = ctx
+            .sink
+            .send(source, topic, partition, f.bytes.clone())
+            .await;
+        f.overtaking = false;
+    }
+    let batch = f.batch;
+    match result {
+        Ok(_ack) => {
+            let (end, seq) = (
+                batch.end_offset,
+                batch.first_sequence.wrapping_add(batch.records as i32),
+            );
+            ctx.checkpoints.update(id, |c| {
+                c.offset = end;
+                c.sequence = seq;
+            });
+            m.batches_sent.with_label_values(&[source]).inc();
+            m.records_sent
+                .with_label_values(&[source])
+                .inc_by(batch.records as u64);
+            m.bytes_sent
+                .with_label_values(&[source])
+                .inc_by(f.bytes.len() as u64);
+            None
+        }
+        Err(SinkError::Cancelled) => Some(SenderEnd::Failed),
+        Err(SinkError::Rejected { status, message }) => {
+            // Later batches in flight carry sequences after this one; the
+            // collector refuses them (out of order), and the next session
+            // starts from the checkpoint.
+            if status == 409 {
+                tracing::warn!(
+                    source,
+                    status,
+                    message,
+                    "collector reported a sequence conflict; resynchronising"
+                );
+                return Some(SenderEnd::Failed);
+            }
+            if status == 413 && batch.records > 1 {
+                // As Kafka producers split a batch refused as too large:
+                // the session starts over from the checkpoint with smaller
+                // batches, nothing is dropped.
+                tracing::info!(
+                    source,
+                    records = batch.records,
+                    message,
+                    "collector refused a batch as too large; sending smaller ones"
+                );
+                return Some(SenderEnd::TooLarge);
+            }
+            tracing::error!(
+                source,
+                topic,
+                partition,
+                status,
+                message,
+                records = batch.records,
+                "collector refused a batch; its records are dropped"
+            );
+            m.records_rejected
+                .with_label_values(&[source])
+                .inc_by(batch.records as u64);
+            // Skip it, and never reuse its sequences: a new identity.
+            match ctx.sink.new_producer_id().await {
+                Ok((pid, epoch)) => {
+                    let end = batch.end_offset;
+                    ctx.checkpoints.update(id, |c| {
+                        c.offset = end;
+                        c.producer_id = pid;
+                        c.epoch = epoch;
+                        c.sequence = 0;
+                    });
+                    if let Err(e) = ctx.persist().await {
+                        tracing::error!(source, error = %e, "writing checkpoints failed");
+                    }
+                }
+                Err(e) => tracing::error!(source, error = %e, "getting a producer id failed"),
+            }
+            Some(SenderEnd::Failed)
+        }
     }
 }
 
