@@ -186,6 +186,44 @@ fn partition_count(broker: &Broker, topic: &str) -> Result<i32, StorageError> {
     }
 }
 
+/// How long a batch that arrived ahead of its producer's previous one waits
+/// for it.
+const REORDER_WAIT: Duration = Duration::from_secs(1);
+
+/// Appends `buf`. HTTP requests of one producer travel on separate
+/// connections, so a client keeping several batches in flight (the agent
+/// does) may see a later one arrive first: a batch refused as out of order
+/// is tried again whenever the partition takes an append, for up to
+/// [`REORDER_WAIT`], before the refusal stands. Nothing is appended out of
+/// order either way.
+async fn append_in_sequence(
+    state: &HttpState,
+    p: &Arc<crate::storage::Partition>,
+    mut buf: Vec<u8>,
+) -> Result<crate::storage::AppendInfo, ApiError> {
+    let deadline = tokio::time::Instant::now() + REORDER_WAIT;
+    let mut appends = state.broker.subscribe_appends();
+    loop {
+        let part = Arc::clone(p);
+        let (back, result) = crate::handler::blocking(move || {
+            let r = part.append_unsynced(&mut buf);
+            (buf, r)
+        })
+        .await;
+        buf = back;
+        match result {
+            Err(StorageError::OutOfOrderSequence { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                // Woken by the next append anywhere (or a short poll: the
+                // wake-up comes after the earlier batch's fsync).
+                let _ = tokio::time::timeout(Duration::from_millis(2), appends.changed()).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,43 +265,5 @@ mod tests {
         let err = partition_param(&uri("/x?partition=one")).unwrap_err();
         assert_eq!((err.status.as_u16(), err.code), (400, "invalid_request"));
         assert!(partition_param(&uri("/x?partition=")).is_err());
-    }
-}
-
-/// How long a batch that arrived ahead of its producer's previous one waits
-/// for it.
-const REORDER_WAIT: Duration = Duration::from_secs(1);
-
-/// Appends `buf`. HTTP requests of one producer travel on separate
-/// connections, so a client keeping several batches in flight (the agent
-/// does) may see a later one arrive first: a batch refused as out of order
-/// is tried again whenever the partition takes an append, for up to
-/// [`REORDER_WAIT`], before the refusal stands. Nothing is appended out of
-/// order either way.
-async fn append_in_sequence(
-    state: &HttpState,
-    p: &Arc<crate::storage::Partition>,
-    mut buf: Vec<u8>,
-) -> Result<crate::storage::AppendInfo, ApiError> {
-    let deadline = tokio::time::Instant::now() + REORDER_WAIT;
-    let mut appends = state.broker.subscribe_appends();
-    loop {
-        let part = Arc::clone(p);
-        let (back, result) = crate::handler::blocking(move || {
-            let r = part.append_unsynced(&mut buf);
-            (buf, r)
-        })
-        .await;
-        buf = back;
-        match result {
-            Err(StorageError::OutOfOrderSequence { .. })
-                if tokio::time::Instant::now() < deadline =>
-            {
-                // Woken by the next append anywhere (or a short poll: the
-                // wake-up comes after the earlier batch's fsync).
-                let _ = tokio::time::timeout(Duration::from_millis(2), appends.changed()).await;
-            }
-            other => return Ok(other?),
-        }
     }
 }
