@@ -926,7 +926,9 @@ fn batches_too_large_for_the_topic_are_split_not_dropped() {
     let mut rng = rand::rng();
     let mut lines = String::new();
     for i in 0..3000 {
-        let noise: String = (0..90).map(|_| rng.random_range(b'a'..=b'z') as char).collect();
+        let noise: String = (0..90)
+            .map(|_| rng.random_range(b'a'..=b'z') as char)
+            .collect();
         lines.push_str(&format!("{i:05} {noise}\n"));
     }
     append(&dir.path().join("logs/big.log"), &lines);
@@ -941,6 +943,43 @@ fn batches_too_large_for_the_topic_are_split_not_dropped() {
         assert_eq!(&value(r)[..5], format!("{i:05}"));
     }
     let m = agent.metrics();
-    assert_eq!(metric(&m, "logship_agent_sink_records_rejected_total{source=\"app\"}"), None);
+    assert_eq!(
+        metric(
+            &m,
+            "logship_agent_sink_records_rejected_total{source=\"app\"}"
+        ),
+        None
+    );
     assert!(metric(&m, "logship_agent_errors_total{kind=\"sink_status_4xx\"}").unwrap() >= 1.0);
+}
+
+#[test]
+fn a_large_file_ships_exactly_once_and_in_order_from_a_fresh_start() {
+    // Many batches ready at once: they travel pipelined, but a new
+    // producer's first batch must land first (an overtaking later batch
+    // would be accepted by a collector that has no state for the producer).
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let collector = start_collector(dir.path());
+        let config = agent_config(dir.path(), collector.http, "");
+        let mut text = String::new();
+        for i in 0..40_000 {
+            text.push_str(&format!("{i:06} {}\n", "z".repeat(60)));
+        }
+        append(&dir.path().join("logs/big.log"), &text);
+        let agent = start_agent(&config);
+        let bootstrap = collector.kafka.to_string();
+        wait_for("the whole file", Duration::from_secs(60), || {
+            metric(
+                &agent.metrics(),
+                "logship_agent_checkpoint_lag_bytes{source=\"app\"}",
+            ) == Some(0.0)
+                && read_topic(&bootstrap, "app").len() >= 40_000
+        });
+        let records = read_topic(&bootstrap, "app");
+        assert_eq!(records.len(), 40_000);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(&value(r)[..6], format!("{i:06}"), "record {i}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! compressed here at their fast levels (the crate's built-in codecs use
 //! slow defaults); snappy uses the crate's.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -51,6 +52,15 @@ pub fn encode(
     let host = StrBytes::from_static_str("host");
     let path = StrBytes::from_static_str("path");
     let offset = StrBytes::from_static_str("offset");
+    // Every record's offset header, as decimal text, in one buffer.
+    let mut text = BytesMut::with_capacity(records.len() * 12);
+    let mut spans = Vec::with_capacity(records.len());
+    for r in records {
+        let start = text.len();
+        write!(Digits(&mut text), "{}", r.offset).expect("writing to memory");
+        spans.push(start..text.len());
+    }
+    let offsets = text.freeze();
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -62,7 +72,7 @@ pub fn encode(
             let mut headers = IndexMap::with_capacity(3 + meta.labels.len());
             headers.insert(host.clone(), Some(meta.host.clone()));
             headers.insert(path.clone(), Some(meta.path.clone()));
-            headers.insert(offset.clone(), Some(Bytes::from(r.offset.to_string())));
+            headers.insert(offset.clone(), Some(offsets.slice(spans[i].clone())));
             for (k, v) in &meta.labels {
                 headers.insert(k.clone(), Some(v.clone()));
             }
@@ -116,12 +126,15 @@ fn compress(plain: &mut BytesMut, out: &mut BytesMut, codec: Codec) -> anyhow::R
             e.finish()?;
         }
         Codec::Zstd => {
-            let mut e = zstd::stream::Encoder::new(out.writer(), 1)?;
-            e.write_all(plain)?;
-            e.finish()?;
+            // One shot (no streaming window juggling): a standard frame.
+            out.extend_from_slice(&zstd::bulk::compress(plain, 1)?);
         }
         Codec::Lz4 => {
-            let mut e = lz4::EncoderBuilder::new().level(0).build(out.writer())?;
+            // No content checksum: the batch has its own CRC.
+            let mut e = lz4::EncoderBuilder::new()
+                .level(0)
+                .checksum(lz4::ContentChecksum::NoChecksum)
+                .build(out.writer())?;
             e.write_all(plain)?;
             let (_, result) = e.finish();
             result?;
@@ -162,6 +175,16 @@ fn json_value(r: &OutRecord, meta: &StreamMeta) -> Bytes {
         );
     }
     Bytes::from(serde_json::to_vec(&obj).expect("a JSON map serializes"))
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Digits<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for Digits<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -242,12 +242,15 @@ impl Tailer {
         let mut reported_truncated = 0;
 
         let (tx, rx) = mpsc::channel::<Sealed>(2);
+        // A producer the collector has no state for is accepted at any
+        // sequence, so its first batch must arrive first: it goes alone.
+        let collector_knows = known.is_some() && !stale && cp.sequence <= i32::MAX / 2;
         let sender = tokio::spawn(send_loop(
             Arc::clone(&ctx),
             id,
             cp.topic.clone(),
             cp.partition,
-            cp.sequence,
+            collector_knows,
             rx,
         ));
         let batch = &ctx.batch;
@@ -680,18 +683,22 @@ async fn send_loop(
     id: u64,
     topic: String,
     partition: i32,
-    _first_sequence: i32,
+    collector_knows: bool,
     mut rx: mpsc::Receiver<Sealed>,
 ) -> SenderEnd {
     let source = ctx.name.clone();
     let m = &ctx.metrics;
     let mut end = SenderEnd::Done;
+    // One at a time until the collector has state for the producer (an
+    // unknown producer's batch is accepted at any sequence, so a later one
+    // overtaking the first would be taken, and the first refused).
+    let mut depth = if collector_knows { PIPELINE } else { 1 };
     let mut flying: VecDeque<InFlight> = VecDeque::new();
     let mut open = true;
     loop {
         // Take new batches while there is room; otherwise (or when the
         // channel is done) wait for the oldest answer.
-        let next = if open && flying.len() < PIPELINE {
+        let next = if open && flying.len() < depth {
             tokio::select! {
                 biased;
                 b = rx.recv() => Some(b),
@@ -701,6 +708,7 @@ async fn send_loop(
                         end = e;
                         break;
                     }
+                    depth = PIPELINE;
                     continue;
                 }
             }
@@ -711,6 +719,7 @@ async fn send_loop(
                 end = e;
                 break;
             }
+            depth = PIPELINE;
             continue;
         } else {
             break;
