@@ -312,10 +312,10 @@ fn default_in_flight() -> usize {
     16
 }
 fn default_buffer() -> u64 {
-    16 * 1024 * 1024
+    8 * 1024 * 1024
 }
 fn default_batch_bytes() -> u64 {
-    1024 * 1024
+    512 * 1024
 }
 fn default_batch_records() -> usize {
     10_000

@@ -3,9 +3,11 @@
 //! `bench/storage.sh` runs it beside `dd` and `cat` baselines and prints
 //! ratios; results go to `bench/RESULTS.md`. `kafka-produce` and
 //! `kafka-consume` load a Kafka-protocol broker through rdkafka
-//! (`bench/kafka.sh`). `crash-child` is the appending
+//! (`bench/kafka.sh`). `gen-logs`, `latency` and `fanout` load the agent
+//! (`bench/agent.sh`). `crash-child` is the appending
 //! process the crash-recovery tests SIGKILL.
 
+mod agent;
 mod kafka;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,13 @@ enum Cmd {
     KafkaConsume(kafka::ConsumeArgs),
     /// Time a consumer group reaching a stable assignment and rebalancing after a leave.
     KafkaGroup(kafka::GroupArgs),
+    /// Write a file of realistic access-log lines (~200 B each), deterministic per seed.
+    GenLogs(agent::GenLogsArgs),
+    /// Append time-stamped lines to a file at a rate while consuming the
+    /// agent's topic; prints write-to-consume latency percentiles.
+    Latency(agent::LatencyArgs),
+    /// Append lines round-robin to many files at a total rate.
+    Fanout(agent::FanoutArgs),
     /// Append MiB of batches from N threads to one partition; prints MB/s.
     Append {
         #[arg(long)]
@@ -115,6 +124,9 @@ fn main() -> Result<()> {
         Cmd::KafkaProduce(a) => kafka::produce(a)?,
         Cmd::KafkaConsume(a) => kafka::consume(a)?,
         Cmd::KafkaGroup(a) => kafka::group(a)?,
+        Cmd::GenLogs(a) => agent::gen_logs(a)?,
+        Cmd::Latency(a) => agent::latency(a)?,
+        Cmd::Fanout(a) => agent::fanout(a)?,
         Cmd::Append {
             dir,
             appenders,
