@@ -79,26 +79,7 @@ pub fn start_collector(dir: &Path) -> Running {
 /// Starts `logship run --config CONFIG` and waits until it reports its HTTP
 /// address and readiness.
 pub fn start_logship(config: &Path) -> Running {
-    let mut child = Command::new(LOGSHIP)
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("[logship] {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (child, rx) = spawn_run(config, "logship");
     let (mut http, mut kafka) = (None, None);
     let addr = |line: &str| -> SocketAddr {
         let a = line.split("addr=").nth(1).unwrap();
@@ -124,6 +105,32 @@ pub fn start_logship(config: &Path) -> Running {
         kafka: kafka.expect("kafka address logged"),
         log: rx,
     }
+}
+
+/// Spawns `logship run --config CONFIG`; its stderr lines are echoed
+/// (prefixed with `[tag]`) and delivered on the receiver.
+pub fn spawn_run(config: &Path, tag: &'static str) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(LOGSHIP)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{tag}] {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
 }
 
 /// A plain HTTP/1.0 GET; returns (status, body).

@@ -122,6 +122,18 @@ struct Pending {
 }
 
 impl Pending {
+    /// Adds a record; the first one starts the linger clock.
+    fn push(&mut self, line: Line, timestamp: i64) {
+        self.bytes += line.bytes.len() as u64;
+        self.end = line.end;
+        self.since.get_or_insert_with(Instant::now);
+        self.records.push(OutRecord {
+            value: line.bytes,
+            offset: line.offset,
+            timestamp,
+        });
+    }
+
     fn add_budget(&mut self, b: Budget) {
         match &mut self.budget {
             Some(mine) => mine.merge(b),
@@ -369,14 +381,7 @@ impl Tailer {
                             .inc();
                         continue;
                     }
-                    pending.bytes += r.bytes.len() as u64;
-                    pending.end = r.end;
-                    pending.since.get_or_insert_with(Instant::now);
-                    pending.records.push(OutRecord {
-                        value: r.bytes,
-                        offset: r.offset,
-                        timestamp: now,
-                    });
+                    pending.push(r, now);
                     if (pending.bytes >= self.batch_limit
                         || pending.records.len() >= batch.max_records)
                         && !self
@@ -416,14 +421,7 @@ impl Tailer {
                     m.flush(&mut |r| records.push(r));
                     let now = now_ms();
                     for r in records {
-                        pending.bytes += r.bytes.len() as u64;
-                        pending.end = r.end;
-                        pending.since.get_or_insert_with(Instant::now);
-                        pending.records.push(OutRecord {
-                            value: r.bytes,
-                            offset: r.offset,
-                            timestamp: now,
-                        });
+                        pending.push(r, now);
                     }
                     continue;
                 }
@@ -442,13 +440,7 @@ impl Tailer {
                     }
                     let now = now_ms();
                     for r in records {
-                        pending.bytes += r.bytes.len() as u64;
-                        pending.end = r.end;
-                        pending.records.push(OutRecord {
-                            value: r.bytes,
-                            offset: r.offset,
-                            timestamp: now,
-                        });
+                        pending.push(r, now);
                     }
                     ctx.metrics
                         .files_rotated
