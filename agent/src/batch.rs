@@ -177,6 +177,57 @@ fn json_value(r: &OutRecord, meta: &StreamMeta) -> Bytes {
     Bytes::from(serde_json::to_vec(&obj).expect("a JSON map serializes"))
 }
 
+/// A fixed set of compression threads (one per core). Fixed threads rather
+/// than tokio's blocking pool: each thread that allocates batch buffers gets
+/// a glibc malloc arena that keeps its peak, so fewer threads means a
+/// smaller resident set.
+pub struct Encoders {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// An encoded batch, or the error that stopped it.
+pub type EncodeResult = std::io::Result<Bytes>;
+
+impl Encoders {
+    pub fn new(threads: usize) -> Encoders {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = std::sync::Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("logship-encode-{i}"))
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break, // every sender is gone
+                    }
+                })
+                .expect("starting an encoder thread");
+        }
+        Encoders { jobs }
+    }
+
+    /// Encodes on a pool thread; the answer arrives on the receiver.
+    pub fn encode(
+        &self,
+        records: Vec<OutRecord>,
+        meta: StreamMeta,
+        producer: ProducerFields,
+        compression: Compression,
+    ) -> tokio::sync::oneshot::Receiver<EncodeResult> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(encode(&records, &meta, producer, compression));
+        });
+        // Threads only stop when this sender is dropped.
+        let _ = self.jobs.send(job);
+        rx
+    }
+}
+
 /// `fmt::Write` into a byte buffer.
 struct Digits<'a>(&'a mut BytesMut);
 

@@ -59,7 +59,7 @@ pub async fn run(
     let budget = Arc::new(Semaphore::new(sink_config.max_buffered_bytes as usize));
     let host = Bytes::from(hostname());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let encoders = Arc::new(Semaphore::new(cores));
+    let encoders = Arc::new(crate::batch::Encoders::new(cores));
 
     let shared = Shared {
         sink,
@@ -154,7 +154,7 @@ struct Shared {
     checkpoints: Arc<Checkpoints>,
     metrics: Metrics,
     budget: Arc<Semaphore>,
-    encoders: Arc<Semaphore>,
+    encoders: Arc<crate::batch::Encoders>,
     host: Bytes,
     sink_config: crate::config::CollectorSinkConfig,
 }

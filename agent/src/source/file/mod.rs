@@ -54,8 +54,8 @@ pub struct SourceCtx {
     pub metrics: Metrics,
     /// Bytes read and not yet acknowledged, across all sources.
     pub budget: Arc<Semaphore>,
-    /// Compression threads at once (one per core).
-    pub encoders: Arc<Semaphore>,
+    /// The compression threads (one per core).
+    pub encoders: Arc<crate::batch::Encoders>,
     pub batch: BatchConfig,
     pub compression: Compression,
     pub host: Bytes,

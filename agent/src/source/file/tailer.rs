@@ -63,7 +63,7 @@ enum SessionEnd {
 /// A batch's bytes, or the compression task making them.
 enum Encoded {
     Ready(Bytes),
-    Pending(tokio::task::JoinHandle<std::io::Result<Bytes>>),
+    Pending(tokio::sync::oneshot::Receiver<batch::EncodeResult>),
 }
 
 /// A batch on its way to the sender.
@@ -514,10 +514,10 @@ impl Tailer {
             first_sequence,
         };
         let compression = self.ctx.compression;
-        // Small batches are encoded right here; large ones on blocking
-        // threads (no more at once than there are cores) while this reads
-        // on, so consecutive batches of one busy file compress in parallel.
-        // The sender takes them in order either way.
+        // Small batches are encoded right here; large ones on the encoder
+        // threads (one per core) while this reads on, so consecutive batches
+        // of one busy file compress in parallel. The sender takes them in
+        // order either way.
         let bytes = if p.bytes < INLINE_ENCODE {
             match batch::encode(&records, meta, fields, compression) {
                 Ok(b) => Encoded::Ready(b),
@@ -528,16 +528,11 @@ impl Tailer {
                 }
             }
         } else {
-            let cores = Arc::clone(&self.ctx.encoders);
-            let meta = meta.clone();
-            Encoded::Pending(tokio::spawn(async move {
-                let _core = cores.acquire_owned().await.expect("never closed");
-                tokio::task::spawn_blocking(move || {
-                    batch::encode(&records, &meta, fields, compression)
-                })
-                .await
-                .map_err(std::io::Error::other)?
-            }))
+            Encoded::Pending(
+                self.ctx
+                    .encoders
+                    .encode(records, meta.clone(), fields, compression),
+            )
         };
         tx.send(Sealed {
             bytes,
