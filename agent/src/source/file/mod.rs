@@ -415,17 +415,7 @@ impl Discovery {
             match saved.get(&key) {
                 Some((id, cp)) if fingerprint_matches(&file, len, cp) => {
                     seen_ids.insert(*id);
-                    let handle = self.handle(*id, &path);
-                    self.known.insert(
-                        key,
-                        Known {
-                            handle,
-                            open: true,
-                            closed_size: None,
-                        },
-                    );
-                    by_path.insert(path, key);
-                    self.spawn(key, file);
+                    self.follow(key, *id, path, file, &mut by_path);
                 }
                 Some((id, _)) => {
                     // Same inode, different content: a new file.
@@ -478,17 +468,7 @@ impl Discovery {
             }
             for (key, id, path, file) in started {
                 tracing::info!(source = %self.ctx.name, path = %path.display(), "following new file");
-                let handle = self.handle(id, &path);
-                self.known.insert(
-                    key,
-                    Known {
-                        handle,
-                        open: true,
-                        closed_size: None,
-                    },
-                );
-                by_path.insert(path, key);
-                self.spawn(key, file);
+                self.follow(key, id, path, file, &mut by_path);
             }
         }
         // Files still open but no longer matched (renamed away) stay open
@@ -511,13 +491,31 @@ impl Discovery {
         }
     }
 
-    fn handle(&self, id: u64, path: &Path) -> Arc<Handle> {
-        Arc::new(Handle {
+    /// Starts following stream `id` (its checkpoint) in `file`.
+    fn follow(
+        &mut self,
+        key: Key,
+        id: u64,
+        path: PathBuf,
+        file: File,
+        by_path: &mut HashMap<PathBuf, Key>,
+    ) {
+        let handle = Arc::new(Handle {
             id,
-            path: Mutex::new(path.to_path_buf()),
+            path: Mutex::new(path.clone()),
             wake: Notify::new(),
             lag: AtomicI64::new(0),
-        })
+        });
+        self.known.insert(
+            key,
+            Known {
+                handle,
+                open: true,
+                closed_size: None,
+            },
+        );
+        by_path.insert(path, key);
+        self.spawn(key, file);
     }
 
     fn spawn(&mut self, key: Key, file: File) {

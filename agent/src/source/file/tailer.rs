@@ -637,6 +637,14 @@ enum SenderEnd {
     Failed,
 }
 
+/// What the send loop waited for.
+enum Step {
+    /// The next sealed batch (None: the tailer is done).
+    Batch(Option<Sealed>),
+    /// The oldest request's answer.
+    Answer(Result<Result<Ack, SinkError>, tokio::task::JoinError>),
+}
+
 /// A batch sent and not yet answered.
 struct InFlight {
     batch: Sealed,
@@ -685,35 +693,32 @@ async fn send_loop(
     loop {
         // Take new batches while there is room; otherwise (or when the
         // channel is done) wait for the oldest answer.
-        let next = if open && flying.len() < depth {
+        let step = if open && flying.len() < depth {
             tokio::select! {
                 biased;
-                b = rx.recv() => Some(b),
-                done = async { (&mut flying.front_mut().expect("non-empty").answer).await }, if !flying.is_empty() => {
-                    let f = flying.pop_front().expect("non-empty");
-                    if let Some(e) = settle(&ctx, id, &topic, partition, f, done).await {
-                        end = e;
-                        break;
-                    }
-                    depth = PIPELINE;
-                    continue;
-                }
+                b = rx.recv() => Step::Batch(b),
+                done = async { (&mut flying.front_mut().expect("non-empty").answer).await }, if !flying.is_empty() => Step::Answer(done),
             }
         } else if let Some(front) = flying.front_mut() {
-            let done = (&mut front.answer).await;
-            let f = flying.pop_front().expect("non-empty");
-            if let Some(e) = settle(&ctx, id, &topic, partition, f, done).await {
-                end = e;
-                break;
-            }
-            depth = PIPELINE;
-            continue;
+            Step::Answer((&mut front.answer).await)
         } else {
             break;
         };
-        let Some(Some(mut batch)) = next else {
-            open = false;
-            continue;
+        let mut batch = match step {
+            Step::Answer(done) => {
+                let f = flying.pop_front().expect("non-empty");
+                if let Some(e) = settle(&ctx, id, &topic, partition, f, done).await {
+                    end = e;
+                    break;
+                }
+                depth = PIPELINE;
+                continue;
+            }
+            Step::Batch(None) => {
+                open = false;
+                continue;
+            }
+            Step::Batch(Some(b)) => b,
         };
         let bytes = match std::mem::replace(&mut batch.bytes, Encoded::Ready(Bytes::new())) {
             Encoded::Ready(b) => b,
