@@ -18,7 +18,7 @@ use logship_agent::config::AgentConfig;
 use logship_collector::config::CollectorConfig;
 
 /// The built-in config `logship run` uses without `--config`.
-pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.yaml");
+pub const DEFAULT_CONFIG: &str = include_str!("../configs/quickstart.yaml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,6 +2,8 @@
 //! as users and operators would. One test binary, one module per area.
 
 mod agent_files;
+mod agent_kafka_sink;
+mod agent_metrics;
 mod cli;
 mod cli_groups;
 mod collector_run;
@@ -14,6 +16,7 @@ mod kafka_rdkafka;
 mod kcat;
 mod prometheus;
 mod python_clients;
+mod quickstart;
 mod storage_crash;
 mod systemd;
 mod util;

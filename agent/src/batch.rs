@@ -95,6 +95,46 @@ pub fn encode(
             }
         })
         .collect();
+    finish(&records, compression)
+}
+
+/// One keyed record without headers (a metric sample).
+#[derive(Debug, Clone)]
+pub struct KeyedRecord {
+    pub key: Bytes,
+    pub value: Bytes,
+    pub timestamp: i64,
+}
+
+/// Encodes keyed records as one batch without producer id (at-least-once
+/// records: nothing to deduplicate).
+pub fn encode_keyed(records: &[KeyedRecord], compression: Compression) -> std::io::Result<Bytes> {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // Base sequence -1 (no producer); kafka-protocol needs offset
+            // minus sequence constant within a batch.
+            sequence: i as i32 - 1,
+            timestamp: r.timestamp,
+            key: Some(r.key.clone()),
+            value: Some(r.value.clone()),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    finish(&records, compression)
+}
+
+/// Encodes records into one batch with the codec at its fast level.
+fn finish(records: &[Record], compression: Compression) -> std::io::Result<Bytes> {
     let codec = match compression {
         Compression::None => Codec::None,
         Compression::Gzip => Codec::Gzip,
@@ -107,13 +147,8 @@ pub fn encode(
         compression: codec,
     };
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode_with_custom_compression(
-        &mut buf,
-        &records,
-        &options,
-        Some(compress),
-    )
-    .map_err(std::io::Error::other)?;
+    RecordBatchEncoder::encode_with_custom_compression(&mut buf, records, &options, Some(compress))
+        .map_err(std::io::Error::other)?;
     Ok(buf.freeze())
 }
 

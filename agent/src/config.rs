@@ -52,6 +52,49 @@ impl Default for HttpConfig {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     File(FileSourceConfig),
+    PrometheusScrape(ScrapeSourceConfig),
+    HostMetrics(HostMetricsSourceConfig),
+}
+
+impl SourceConfig {
+    pub fn topic(&self) -> &str {
+        match self {
+            SourceConfig::File(f) => &f.topic,
+            SourceConfig::PrometheusScrape(p) => &p.topic,
+            SourceConfig::HostMetrics(h) => &h.topic,
+        }
+    }
+}
+
+/// `type: prometheus_scrape`: scrapes Prometheus/OpenMetrics pages; one
+/// record per sample (at-least-once: samples are not checkpointed).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSourceConfig {
+    /// URLs of the pages, e.g. `http://127.0.0.1:9100/metrics`.
+    pub targets: Vec<String>,
+    #[serde(default = "default_scrape_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// A scrape taking longer fails (`up` 0); at most `interval`.
+    #[serde(default = "default_scrape_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    pub topic: String,
+    /// Added to every sample (over labels of the same name on the page).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `type: host_metrics`: this machine's CPU, memory, disks, filesystems,
+/// network and uptime from /proc, one record per sample.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostMetricsSourceConfig {
+    #[serde(default = "default_host_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    pub topic: String,
+    /// Added to every sample.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,6 +174,111 @@ pub struct MultilineConfig {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkConfig {
     Collector(CollectorSinkConfig),
+    Kafka(KafkaSinkConfig),
+}
+
+impl SinkConfig {
+    /// How sources cut their records into batches.
+    pub fn batch(&self) -> &BatchConfig {
+        match self {
+            SinkConfig::Collector(c) => &c.batch,
+            SinkConfig::Kafka(k) => &k.batch,
+        }
+    }
+
+    /// The read-ahead bound across all sources (backpressure).
+    pub fn max_buffered_bytes(&self) -> u64 {
+        match self {
+            SinkConfig::Collector(c) => c.max_buffered_bytes,
+            SinkConfig::Kafka(k) => k.max_buffered_bytes,
+        }
+    }
+
+    /// The codec of the batches sources hand the sink: the collector sink
+    /// sends them as they are; the Kafka sink takes them uncompressed and
+    /// librdkafka compresses its own batches.
+    pub fn batch_compression(&self) -> Compression {
+        match self {
+            SinkConfig::Collector(c) => c.compression,
+            SinkConfig::Kafka(_) => Compression::None,
+        }
+    }
+}
+
+/// `sink: {type: kafka}`: any Kafka-protocol cluster through librdkafka.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// `all` (default), `1` or `0`.
+    #[serde(default = "default_acks")]
+    pub acks: Acks,
+    /// librdkafka's `compression.codec`.
+    #[serde(default = "default_compression")]
+    pub compression: Compression,
+    /// librdkafka's idempotent producer (needs `acks: all`).
+    #[serde(default = "default_true")]
+    pub idempotence: bool,
+    /// librdkafka's `linger.ms`.
+    #[serde(default = "default_linger", with = "humantime_serde")]
+    pub linger: Duration,
+    /// How sources cut records into batches before handing them over.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Backoff after a failed delivery or metadata request.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default = "default_buffer", deserialize_with = "size::deserialize")]
+    pub max_buffered_bytes: u64,
+    /// Any other librdkafka producer property, passed through as is (and
+    /// winning over the settings above), e.g. `security.protocol: ssl`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Producer acknowledgements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// Every in-sync replica (`all` or `-1`).
+    All,
+    /// The partition leader only (`1`).
+    Leader,
+    /// None at all (`0`): fire and forget.
+    None,
+}
+
+impl<'de> Deserialize<'de> for Acks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Acks, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(i64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(-1) => Ok(Acks::All),
+            Raw::N(1) => Ok(Acks::Leader),
+            Raw::N(0) => Ok(Acks::None),
+            Raw::S(s) if s == "all" || s == "-1" => Ok(Acks::All),
+            Raw::S(s) if s == "1" => Ok(Acks::Leader),
+            Raw::S(s) if s == "0" => Ok(Acks::None),
+            _ => Err(serde::de::Error::custom("acks must be all, 1 or 0")),
+        }
+    }
+}
+
+impl Compression {
+    /// The codec's name, as librdkafka and Kafka spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Snappy => "snappy",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -217,55 +365,117 @@ impl AgentConfig {
             return Err("agent.sources: at least one source is needed".into());
         }
         for (name, source) in &self.sources {
-            let SourceConfig::File(f) = source;
             let at = |what: &str| format!("agent.sources.{name}.{what}");
-            if f.include.is_empty() {
-                return Err(format!("{}: at least one glob is needed", at("include")));
-            }
-            for g in f.include.iter().chain(&f.exclude) {
-                globset::Glob::new(g).map_err(|e| format!("{}: {e}", at("include")))?;
-                if !g.starts_with('/') {
-                    return Err(format!(
-                        "{}: {g:?} must be an absolute path pattern",
-                        at("include")
-                    ));
+            logship_collector::storage::validate_topic_name(source.topic())
+                .map_err(|e| format!("{}: {e}", at("topic")))?;
+            match source {
+                SourceConfig::File(f) => f.validate(&at)?,
+                SourceConfig::PrometheusScrape(p) => {
+                    if p.targets.is_empty() {
+                        return Err(format!("{}: at least one URL is needed", at("targets")));
+                    }
+                    for t in &p.targets {
+                        check_http_url(t).map_err(|e| format!("{}: {e}", at("targets")))?;
+                    }
+                    if p.interval.is_zero() || p.timeout.is_zero() || p.timeout > p.interval {
+                        return Err(format!(
+                            "{}: interval and timeout must be positive, timeout at most interval",
+                            at("timeout")
+                        ));
+                    }
+                }
+                SourceConfig::HostMetrics(h) => {
+                    if h.interval.is_zero() {
+                        return Err(format!("{}: must be positive", at("interval")));
+                    }
                 }
             }
-            logship_collector::storage::validate_topic_name(&f.topic)
-                .map_err(|e| format!("{}: {e}", at("topic")))?;
-            if f.max_line_bytes < 16 {
-                return Err(format!(
-                    "{}: must be at least 16 bytes",
-                    at("max_line_bytes")
-                ));
-            }
-            if let Some(m) = &f.multiline {
-                regex::bytes::Regex::new(&m.start_pattern)
-                    .map_err(|e| format!("{}: {e}", at("multiline.start_pattern")))?;
-            }
         }
-        let SinkConfig::Collector(sink) = &self.sink;
-        let url = reqwest::Url::parse(&sink.url)
-            .map_err(|e| format!("agent.sink.url: {:?}: {e}", sink.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("agent.sink.url: {:?} is not http(s)", sink.url));
-        }
-        if sink.max_in_flight == 0 {
-            return Err("agent.sink.max_in_flight must be at least 1".into());
-        }
-        if sink.batch.max_records == 0 || sink.batch.max_bytes == 0 {
+        let batch = self.sink.batch();
+        if batch.max_records == 0 || batch.max_bytes == 0 {
             return Err("agent.sink.batch: max_records and max_bytes must be positive".into());
         }
-        if sink.max_buffered_bytes < 2 * sink.batch.max_bytes {
+        if self.sink.max_buffered_bytes() < 2 * batch.max_bytes {
             return Err(format!(
                 "agent.sink.max_buffered_bytes ({}) must be at least twice batch.max_bytes ({})",
-                sink.max_buffered_bytes, sink.batch.max_bytes
+                self.sink.max_buffered_bytes(),
+                batch.max_bytes
             ));
+        }
+        match &self.sink {
+            SinkConfig::Collector(sink) => {
+                check_http_url(&sink.url).map_err(|e| format!("agent.sink.url: {e}"))?;
+                if sink.max_in_flight == 0 {
+                    return Err("agent.sink.max_in_flight must be at least 1".into());
+                }
+            }
+            SinkConfig::Kafka(k) => {
+                if k.brokers.is_empty() {
+                    return Err("agent.sink.brokers: at least one host:port is needed".into());
+                }
+                if k.idempotence && k.acks != Acks::All {
+                    return Err(
+                        "agent.sink.acks: the idempotent producer needs acks: all (or set idempotence: false)"
+                            .into(),
+                    );
+                }
+            }
         }
         Ok(())
     }
 }
 
+impl FileSourceConfig {
+    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+        let f = self;
+        if f.include.is_empty() {
+            return Err(format!("{}: at least one glob is needed", at("include")));
+        }
+        for g in f.include.iter().chain(&f.exclude) {
+            globset::Glob::new(g).map_err(|e| format!("{}: {e}", at("include")))?;
+            if !g.starts_with('/') {
+                return Err(format!(
+                    "{}: {g:?} must be an absolute path pattern",
+                    at("include")
+                ));
+            }
+        }
+        if f.max_line_bytes < 16 {
+            return Err(format!(
+                "{}: must be at least 16 bytes",
+                at("max_line_bytes")
+            ));
+        }
+        if let Some(m) = &f.multiline {
+            regex::bytes::Regex::new(&m.start_pattern)
+                .map_err(|e| format!("{}: {e}", at("multiline.start_pattern")))?;
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{url:?} is not http(s)"));
+    }
+    Ok(())
+}
+fn default_acks() -> Acks {
+    Acks::All
+}
+fn default_scrape_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_scrape_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_host_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_true() -> bool {
+    true
+}
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./agent-data")
 }

@@ -27,6 +27,28 @@ pub struct Metrics {
     pub checkpoint_lag_bytes: IntGaugeVec,
     pub buffered_bytes: IntGauge,
     pub checkpoint_writes: prometheus::IntCounter,
+    pub scrapes: IntCounterVec,
+    pub scrape_errors: IntCounterVec,
+    pub scrape_seconds: HistogramVec,
+    pub samples: IntCounterVec,
+    pub samples_dropped: IntCounterVec,
+    pub kafka_queue_depth: IntGauge,
+    pub kafka_delivery_errors: IntCounterVec,
+    pub kafka_delivery_seconds: HistogramVec,
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    reg(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            labels,
+        )
+        .expect("valid metric"),
+    )
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: T) -> T {
@@ -124,20 +146,11 @@ impl Metrics {
                 "Errors by kind: read, discover, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, checkpoint, encode.",
                 &["kind"],
             ),
-            request_seconds: reg(
+            request_seconds: histogram(
                 &r,
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        "logship_agent_sink_request_duration_seconds",
-                        "Sink request latency, including the collector's fsync.",
-                    )
-                    .buckets(vec![
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        5.0, 10.0,
-                    ]),
-                    &["source"],
-                )
-                .expect("valid metric"),
+                "logship_agent_sink_request_duration_seconds",
+                "Sink request latency, including the collector's fsync.",
+                source,
             ),
             checkpoint_lag_bytes: gauge(
                 &r,
@@ -160,6 +173,56 @@ impl Metrics {
                     "Checkpoint file writes (each fsynced).",
                 )
                 .expect("valid metric"),
+            ),
+            scrapes: counter(
+                &r,
+                "logship_agent_scrapes_total",
+                "Collections by metric sources: scrapes of one target, or one host_metrics reading.",
+                source,
+            ),
+            scrape_errors: counter(
+                &r,
+                "logship_agent_scrape_errors_total",
+                "Scrapes that failed (connection, HTTP status, timeout, unparsable page); each also sends up=0.",
+                source,
+            ),
+            scrape_seconds: histogram(
+                &r,
+                "logship_agent_scrape_duration_seconds",
+                "How long one scrape (or host_metrics reading) took.",
+                source,
+            ),
+            samples: counter(
+                &r,
+                "logship_agent_samples_total",
+                "Metric samples collected by metric sources.",
+                source,
+            ),
+            samples_dropped: counter(
+                &r,
+                "logship_agent_samples_dropped_total",
+                "Metric samples dropped because the sink was that far behind (bounded buffer).",
+                source,
+            ),
+            kafka_queue_depth: reg(
+                &r,
+                IntGauge::new(
+                    "logship_agent_kafka_queue_depth",
+                    "Records handed to librdkafka and not yet delivered (Kafka sink).",
+                )
+                .expect("valid metric"),
+            ),
+            kafka_delivery_errors: counter(
+                &r,
+                "logship_agent_kafka_delivery_errors_total",
+                "Batches whose delivery librdkafka reported failed (re-sent from the checkpoint).",
+                source,
+            ),
+            kafka_delivery_seconds: histogram(
+                &r,
+                "logship_agent_kafka_delivery_duration_seconds",
+                "From handing a batch to librdkafka until every record's delivery report (Kafka sink).",
+                source,
             ),
             registry: r,
         }

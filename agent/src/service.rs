@@ -16,7 +16,10 @@ use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, SinkConfig, SourceConfig};
 use crate::metrics::Metrics;
 use crate::sink::collector::CollectorSink;
+use crate::sink::kafka::KafkaSink;
+use crate::sink::Sink;
 use crate::source::file::{self, SourceCtx};
+use crate::source::metrics::run::{run_host, run_scrape, MetricsCtx};
 
 /// Runs until `shutdown` is cancelled; `ready` fires once the listener is
 /// bound and the sources are started; each config received on `reload`
@@ -50,25 +53,25 @@ pub async fn run(
 
     // In-flight requests keep going after shutdown begins, until `abort`.
     let abort = CancellationToken::new();
-    let SinkConfig::Collector(sink_config) = &config.sink;
-    let sink = Arc::new(CollectorSink::new(
-        sink_config,
-        metrics.clone(),
-        abort.clone(),
-    )?);
-    let budget = Arc::new(Semaphore::new(sink_config.max_buffered_bytes as usize));
-    let host = Bytes::from(hostname());
+    let sink = Arc::new(match &config.sink {
+        SinkConfig::Collector(c) => {
+            Sink::Collector(CollectorSink::new(c, metrics.clone(), abort.clone())?)
+        }
+        SinkConfig::Kafka(k) => Sink::Kafka(KafkaSink::new(k, metrics.clone(), abort.clone())?),
+    });
+    let budget = Arc::new(Semaphore::new(config.sink.max_buffered_bytes() as usize));
+    let host = hostname();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let encoders = Arc::new(crate::batch::Encoders::new(cores));
 
     let shared = Shared {
-        sink,
+        sink: Arc::clone(&sink),
         checkpoints: Arc::clone(&checkpoints),
         metrics: metrics.clone(),
         budget,
         encoders,
         host,
-        sink_config: sink_config.clone(),
+        sink_config: config.sink.clone(),
     };
     let mut running = Sources::default();
     running.apply(&shared, &config, first_run, &shutdown).await;
@@ -127,6 +130,10 @@ pub async fn run(
         abort_later.cancel();
     });
     running.stop_all().await;
+    // Records librdkafka still holds were not acknowledged to any source:
+    // they are re-read next start; give them a moment to go out anyway.
+    let s = Arc::clone(&sink);
+    let _ = tokio::task::spawn_blocking(move || s.flush(std::time::Duration::from_secs(1))).await;
     timer.abort();
     let _ = writer.await;
     let _ = http.await;
@@ -150,13 +157,13 @@ fn hostname() -> String {
 
 /// What every source shares, kept for sources started by a reload.
 struct Shared {
-    sink: Arc<CollectorSink>,
+    sink: Arc<Sink>,
     checkpoints: Arc<Checkpoints>,
     metrics: Metrics,
     budget: Arc<Semaphore>,
     encoders: Arc<crate::batch::Encoders>,
-    host: Bytes,
-    sink_config: crate::config::CollectorSinkConfig,
+    host: String,
+    sink_config: SinkConfig,
 }
 
 /// The running sources by name: their config, stop token and task.
@@ -193,30 +200,52 @@ impl Sources {
             // `start_at` applies at the agent's first start, and to a source
             // a reload adds that has never run.
             let fresh = first_run || shared.checkpoints.of_source(name).is_empty();
-            let SourceConfig::File(fc) = source;
             let stop = shutdown.child_token();
-            let ctx = Arc::new(SourceCtx {
-                name: name.clone(),
-                config: fc.clone(),
-                sink: Arc::clone(&shared.sink),
-                checkpoints: Arc::clone(&shared.checkpoints),
-                metrics: shared.metrics.clone(),
-                budget: Arc::clone(&shared.budget),
-                encoders: Arc::clone(&shared.encoders),
-                batch: shared.sink_config.batch.clone(),
-                compression: shared.sink_config.compression,
-                host: shared.host.clone(),
-                labels: fc
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (StrBytes::from_string(k.clone()), Bytes::from(v.clone())))
-                    .collect(),
-                multiline: fc.multiline.as_ref().map(|m| {
-                    regex::bytes::Regex::new(&m.start_pattern).expect("validated pattern")
-                }),
-                stop: stop.clone(),
-            });
-            let task = tokio::spawn(file::run(ctx, fresh));
+            let task = match source {
+                SourceConfig::File(fc) => {
+                    let ctx = Arc::new(SourceCtx {
+                        name: name.clone(),
+                        config: fc.clone(),
+                        sink: Arc::clone(&shared.sink),
+                        checkpoints: Arc::clone(&shared.checkpoints),
+                        metrics: shared.metrics.clone(),
+                        budget: Arc::clone(&shared.budget),
+                        encoders: Arc::clone(&shared.encoders),
+                        batch: shared.sink_config.batch().clone(),
+                        compression: shared.sink_config.batch_compression(),
+                        host: Bytes::from(shared.host.clone()),
+                        labels: fc
+                            .labels
+                            .iter()
+                            .map(|(k, v)| {
+                                (StrBytes::from_string(k.clone()), Bytes::from(v.clone()))
+                            })
+                            .collect(),
+                        multiline: fc.multiline.as_ref().map(|m| {
+                            regex::bytes::Regex::new(&m.start_pattern).expect("validated pattern")
+                        }),
+                        stop: stop.clone(),
+                    });
+                    tokio::spawn(file::run(ctx, fresh))
+                }
+                SourceConfig::PrometheusScrape(_) | SourceConfig::HostMetrics(_) => {
+                    let ctx = Arc::new(MetricsCtx {
+                        name: name.clone(),
+                        topic: source.topic().to_owned(),
+                        sink: Arc::clone(&shared.sink),
+                        metrics: shared.metrics.clone(),
+                        batch: shared.sink_config.batch().clone(),
+                        compression: shared.sink_config.batch_compression(),
+                        host: shared.host.clone(),
+                        stop: stop.clone(),
+                    });
+                    match source.clone() {
+                        SourceConfig::PrometheusScrape(c) => tokio::spawn(run_scrape(ctx, c)),
+                        SourceConfig::HostMetrics(c) => tokio::spawn(run_host(ctx, c)),
+                        SourceConfig::File(_) => unreachable!("matched above"),
+                    }
+                }
+            };
             self.running
                 .insert(name.clone(), (source.clone(), stop, task));
         }

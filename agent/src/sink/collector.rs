@@ -15,28 +15,11 @@ use rand::Rng;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use super::{Ack, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
 use crate::metrics::Metrics;
 
 pub const BATCH_CONTENT_TYPE: &str = "application/vnd.kafka.record-batch.v2";
-
-/// Why a request did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// The collector refused the request for good (a 4xx other than 429).
-    #[error("collector refused the request: HTTP {status}: {message}")]
-    Rejected { status: u16, message: String },
-    /// Shutdown began while retrying.
-    #[error("shutting down")]
-    Cancelled,
-}
-
-/// The collector's answer to an appended batch.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Ack {
-    pub base_offset: i64,
-    pub last_offset: i64,
-}
 
 #[derive(Debug, Deserialize)]
 struct TopicInfo {

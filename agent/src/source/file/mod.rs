@@ -37,7 +37,7 @@ use crate::checkpoint::{Checkpoints, StreamCheckpoint};
 use crate::config::{BatchConfig, Compression, FileSourceConfig, StartAt};
 use crate::metrics::Metrics;
 use crate::partitioner;
-use crate::sink::collector::CollectorSink;
+use crate::sink::Sink;
 use tailer::{Exit, Tailer};
 
 /// Bytes of a file's start covered by its fingerprint.
@@ -49,7 +49,7 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 pub struct SourceCtx {
     pub name: String,
     pub config: FileSourceConfig,
-    pub sink: Arc<CollectorSink>,
+    pub sink: Arc<Sink>,
     pub checkpoints: Arc<Checkpoints>,
     pub metrics: Metrics,
     /// Bytes read and not yet acknowledged, across all sources.
@@ -261,6 +261,7 @@ pub async fn run(ctx: Arc<SourceCtx>, first_run: bool) {
         missing_since: HashMap::new(),
         tailers: JoinSet::new(),
         start_at_end: first_run && ctx.config.start_at == StartAt::End,
+        unreadable: HashSet::new(),
     };
     let mut rescan = tokio::time::interval(ctx.config.rescan_interval);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -333,6 +334,8 @@ struct Discovery {
     missing_since: HashMap<u64, Instant>,
     tailers: JoinSet<(Key, Exit)>,
     start_at_end: bool,
+    /// Paths that matched but could not be opened, warned about once.
+    unreadable: HashSet<PathBuf>,
 }
 
 impl Discovery {
@@ -409,9 +412,18 @@ impl Discovery {
                 by_path.insert(path, key);
                 continue;
             }
-            let Some(file) = open_same() else {
-                continue;
+            let file = match File::open(&path) {
+                Ok(f) if f.metadata().is_ok_and(|m| (m.dev(), m.ino()) == key) => f,
+                Ok(_) => continue, // replaced since the stat: next scan
+                Err(e) => {
+                    if self.unreadable.insert(path.clone()) {
+                        tracing::warn!(source = %self.ctx.name, path = %path.display(), error = %e, "cannot open a matching file; skipping it until it can be read");
+                        self.ctx.metrics.errors.with_label_values(&["read"]).inc();
+                    }
+                    continue;
+                }
             };
+            self.unreadable.remove(&path);
             match saved.get(&key) {
                 Some((id, cp)) if fingerprint_matches(&file, len, cp) => {
                     seen_ids.insert(*id);

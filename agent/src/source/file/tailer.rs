@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use super::lines::{Line, LineSplitter, Multiline};
 use super::{fingerprint, fingerprint_matches, Handle, SourceCtx, FP_MAX};
 use crate::batch::{self, OutRecord, ProducerFields, StreamMeta};
-use crate::sink::collector::{Ack, SinkError};
+use crate::sink::{Ack, SinkError};
 
 /// Largest single read.
 const READ_CHUNK: u64 = 256 * 1024;
@@ -655,17 +655,6 @@ struct InFlight {
     overtaking: bool,
 }
 
-fn spawn_send(
-    ctx: &Arc<SourceCtx>,
-    topic: &str,
-    partition: i32,
-    bytes: Bytes,
-) -> JoinHandle<Result<Ack, SinkError>> {
-    let ctx = Arc::clone(ctx);
-    let topic = topic.to_owned();
-    tokio::spawn(async move { ctx.sink.send(&ctx.name, &topic, partition, bytes).await })
-}
-
 /// Ships sealed batches in order, up to [`PIPELINE`] at a time; answers are
 /// taken in order and each acknowledgement moves the checkpoint. A batch
 /// that overtook an earlier one on the way (separate connections) and was
@@ -732,7 +721,10 @@ async fn send_loop(
                 }
             },
         };
-        let answer = spawn_send(&ctx, &topic, partition, bytes.clone());
+        let answer = ctx
+            .sink
+            .start_send(&source, &topic, partition, bytes.clone())
+            .await;
         flying.push_back(InFlight {
             batch,
             bytes,
@@ -792,7 +784,7 @@ async fn settle(
                 .inc_by(f.bytes.len() as u64);
             None
         }
-        Err(SinkError::Cancelled) => Some(SenderEnd::Failed),
+        Err(SinkError::Cancelled) | Err(SinkError::Retry(_)) => Some(SenderEnd::Failed),
         Err(SinkError::Rejected { status, message }) => {
             // Later batches in flight carry sequences after this one; the
             // collector refuses them (out of order), and the next session

@@ -7,9 +7,10 @@
 //! - `host`: CPU, memory, swap, load, disks, filesystems, network and
 //!   uptime from `/proc` (and `statvfs`), for the `host_metrics` source.
 //!
-//! These modules do no scheduling or shipping: the source loop calls
-//! them at its `interval` and sends the samples on like file lines.
+//! - `run`: the sources' loops: collecting at each `interval`, and one
+//!   shipper per source keying, partitioning and sending the samples.
 
 pub mod exposition;
 pub mod host;
+pub mod run;
 pub mod sample;

@@ -1,0 +1,331 @@
+//! Running the metric sources: `prometheus_scrape` (one task per target,
+//! so a slow target cannot delay the others) and `host_metrics`, each
+//! collecting at its `interval` and handing the samples to one shipper per
+//! source through a bounded queue. The shipper keys every sample by its
+//! series, picks the partition with murmur2 (as Kafka's default
+//! partitioner does), and sends a batch per partition until the sink
+//! acknowledges it.
+//!
+//! Delivery is at-least-once within a bounded buffer (DESIGN.md): while the
+//! sink is down, at most [`QUEUED_COLLECTIONS`] collections per source
+//! wait; newer ones are dropped and counted, never buffered without bound.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::exposition;
+use super::host;
+use super::sample::{Kind, Sample};
+use crate::batch::{self, KeyedRecord};
+use crate::config::{BatchConfig, Compression, HostMetricsSourceConfig, ScrapeSourceConfig};
+use crate::metrics::Metrics;
+use crate::partitioner::partition_for;
+use crate::sink::{Sink, SinkError};
+
+/// Collections per source waiting for the sink before new ones are dropped.
+pub const QUEUED_COLLECTIONS: usize = 16;
+
+/// What a metric source needs to run.
+pub struct MetricsCtx {
+    pub name: String,
+    pub topic: String,
+    pub sink: Arc<Sink>,
+    pub metrics: Metrics,
+    pub batch: BatchConfig,
+    pub compression: Compression,
+    /// This machine's name (the `host` label of host metrics).
+    pub host: String,
+    pub stop: CancellationToken,
+}
+
+/// Runs a `prometheus_scrape` source until its stop token is cancelled.
+pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
+    let client = match reqwest::Client::builder().timeout(config.timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(source = %ctx.name, error = %e, "building the scrape client");
+            return;
+        }
+    };
+    let (tx, rx) = mpsc::channel(QUEUED_COLLECTIONS);
+    let mut scrapers = tokio::task::JoinSet::new();
+    for target in &config.targets {
+        let (ctx, tx, client) = (Arc::clone(&ctx), tx.clone(), client.clone());
+        let (target, config) = (target.clone(), config.clone());
+        scrapers.spawn(async move {
+            let mut tick = tokio::time::interval(config.interval);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let mut was_up = true;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.stop.cancelled() => return,
+                }
+                let samples = scrape(&ctx, &client, &target, &config, &mut was_up).await;
+                queue(&ctx, &tx, samples);
+            }
+        });
+    }
+    drop(tx);
+    ship(&ctx, rx).await;
+    scrapers.shutdown().await;
+}
+
+/// Runs a `host_metrics` source until its stop token is cancelled.
+pub async fn run_host(ctx: Arc<MetricsCtx>, config: HostMetricsSourceConfig) {
+    let (tx, rx) = mpsc::channel(QUEUED_COLLECTIONS);
+    let collector = {
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(config.interval);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = ctx.stop.cancelled() => return,
+                }
+                let host = ctx.host.clone();
+                let started = Instant::now();
+                // Blocking reads (statvfs can hang on a dead network mount).
+                let Ok(mut samples) =
+                    tokio::task::spawn_blocking(move || host::collect(&host, now_ms())).await
+                else {
+                    continue;
+                };
+                observe_collection(&ctx, started, true);
+                for s in &mut samples {
+                    add_labels(s, &config.labels);
+                }
+                queue(&ctx, &tx, samples);
+            }
+        })
+    };
+    ship(&ctx, rx).await;
+    let _ = collector.await;
+}
+
+/// Scrapes one target: its samples plus `up` (1, or 0 alone on failure),
+/// labelled `instance` (host:port) and `job` (the source's name) unless the
+/// page has them, then the configured labels.
+async fn scrape(
+    ctx: &MetricsCtx,
+    client: &reqwest::Client,
+    target: &str,
+    config: &ScrapeSourceConfig,
+    was_up: &mut bool,
+) -> Vec<Sample> {
+    let started = Instant::now();
+    let now = now_ms();
+    let result = fetch(client, target, now).await;
+    observe_collection(ctx, started, result.is_ok());
+    let up = if result.is_ok() { 1.0 } else { 0.0 };
+    // Warn when a target goes down, not at every failed scrape after.
+    let mut samples = match result {
+        Ok(s) => {
+            if !*was_up {
+                tracing::info!(source = %ctx.name, target, "scrape target is up again");
+            }
+            s
+        }
+        Err(e) if *was_up => {
+            tracing::warn!(source = %ctx.name, target, error = %e, "scrape failed");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::debug!(source = %ctx.name, target, error = %e, "scrape failed");
+            Vec::new()
+        }
+    };
+    *was_up = up == 1.0;
+    samples.push(Sample {
+        name: "up".to_owned(),
+        labels: BTreeMap::new(),
+        value: up,
+        kind: Kind::Gauge,
+        timestamp_ms: now,
+    });
+    let instance = reqwest::Url::parse(target)
+        .ok()
+        .map(|u| match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            _ => target.to_owned(),
+        })
+        .unwrap_or_else(|| target.to_owned());
+    let mut target_labels = BTreeMap::new();
+    target_labels.insert("instance".to_owned(), instance);
+    target_labels.insert("job".to_owned(), ctx.name.clone());
+    for s in &mut samples {
+        for (k, v) in &target_labels {
+            s.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        add_labels(s, &config.labels);
+    }
+    samples
+}
+
+/// GETs and parses one page.
+async fn fetch(client: &reqwest::Client, target: &str, now: i64) -> Result<Vec<Sample>, String> {
+    let response = client
+        .get(target)
+        .header(reqwest::header::ACCEPT, exposition::ACCEPT)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let format = exposition::format_from_content_type(
+        response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    exposition::parse(&body, format, now).map_err(|e| format!("parsing the page: {e}"))
+}
+
+fn add_labels(s: &mut Sample, labels: &BTreeMap<String, String>) {
+    for (k, v) in labels {
+        s.labels.insert(k.clone(), v.clone());
+    }
+}
+
+fn observe_collection(ctx: &MetricsCtx, started: Instant, ok: bool) {
+    let m = &ctx.metrics;
+    let source = [ctx.name.as_str()];
+    m.scrapes.with_label_values(&source).inc();
+    m.scrape_seconds
+        .with_label_values(&source)
+        .observe(started.elapsed().as_secs_f64());
+    if !ok {
+        m.scrape_errors.with_label_values(&source).inc();
+    }
+}
+
+/// Hands a collection to the shipper, or drops it (counted) when the
+/// shipper is that far behind.
+fn queue(ctx: &MetricsCtx, tx: &mpsc::Sender<Vec<Sample>>, samples: Vec<Sample>) {
+    let n = samples.len() as u64;
+    ctx.metrics
+        .samples
+        .with_label_values(&[ctx.name.as_str()])
+        .inc_by(n);
+    if tx.try_send(samples).is_err() {
+        ctx.metrics
+            .samples_dropped
+            .with_label_values(&[ctx.name.as_str()])
+            .inc_by(n);
+    }
+}
+
+/// Sends every queued collection until the source stops (what is queued
+/// then is still sent, unless shutdown cancels the sink's retries).
+async fn ship(ctx: &MetricsCtx, mut rx: mpsc::Receiver<Vec<Sample>>) {
+    let mut partitions: Option<i32> = None;
+    while let Some(samples) = rx.recv().await {
+        let n = match partitions {
+            Some(n) => n,
+            None => match ctx.sink.partitions(&ctx.topic).await {
+                Ok(n) => *partitions.insert(n),
+                Err(SinkError::Cancelled) => return,
+                Err(e) => {
+                    tracing::error!(source = %ctx.name, topic = %ctx.topic, error = %e, "cannot learn the topic's partitions; dropping samples");
+                    continue;
+                }
+            },
+        };
+        let mut by_partition: BTreeMap<i32, Vec<KeyedRecord>> = BTreeMap::new();
+        for s in &samples {
+            let key = s.key();
+            let p = partition_for(&key, n);
+            by_partition.entry(p).or_default().push(KeyedRecord {
+                key: Bytes::from(key),
+                value: Bytes::from(s.to_json()),
+                timestamp: s.timestamp_ms,
+            });
+        }
+        for (partition, records) in by_partition {
+            for chunk in chunks(&records, &ctx.batch) {
+                if !send(ctx, partition, chunk).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Splits records into runs within the batch limits.
+fn chunks<'a>(records: &'a [KeyedRecord], limits: &BatchConfig) -> Vec<&'a [KeyedRecord]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, r) in records.iter().enumerate() {
+        let size = (r.key.len() + r.value.len() + 16) as u64;
+        if i > start && (i - start >= limits.max_records || bytes + size > limits.max_bytes) {
+            out.push(&records[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+/// Sends one batch until acknowledged or refused for good; false on
+/// shutdown.
+async fn send(ctx: &MetricsCtx, partition: i32, records: &[KeyedRecord]) -> bool {
+    let source = ctx.name.as_str();
+    let m = &ctx.metrics;
+    let bytes = match batch::encode_keyed(records, ctx.compression) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(source, error = %e, "encoding samples failed");
+            m.errors.with_label_values(&["encode"]).inc();
+            return true;
+        }
+    };
+    loop {
+        match ctx
+            .sink
+            .send(source, &ctx.topic, partition, bytes.clone())
+            .await
+        {
+            Ok(_) => {
+                m.batches_sent.with_label_values(&[source]).inc();
+                m.records_sent
+                    .with_label_values(&[source])
+                    .inc_by(records.len() as u64);
+                m.bytes_sent
+                    .with_label_values(&[source])
+                    .inc_by(bytes.len() as u64);
+                return true;
+            }
+            Err(SinkError::Cancelled) => return false,
+            // The Kafka sink backs off before answering Retry.
+            Err(SinkError::Retry(_)) => continue,
+            Err(SinkError::Rejected { status, message }) => {
+                tracing::error!(source, status, message, "the sink refused samples; dropped");
+                m.records_rejected
+                    .with_label_values(&[source])
+                    .inc_by(records.len() as u64);
+                return true;
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
