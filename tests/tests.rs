@@ -6,6 +6,7 @@ mod agent_kafka_sink;
 mod agent_metrics;
 mod cli;
 mod cli_groups;
+mod cli_progress;
 mod collector_run;
 mod config_validate;
 mod groups;

@@ -141,7 +141,9 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
 
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut count = 0u64;
-    let stop = read_loop(&consumer, &args, &mut out, &mut count).await?;
+    let bar = super::progress::consume(args.max_messages);
+    let stop = read_loop(&consumer, &args, &mut out, &mut count, &bar).await?;
+    bar.finish_and_clear();
     match out.flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             return Err(e).context("writing to stdout")
@@ -218,6 +220,7 @@ async fn read_loop(
     args: &ConsumeArgs,
     out: &mut impl Write,
     count: &mut u64,
+    bar: &indicatif::ProgressBar,
 ) -> Result<Stop> {
     let idle = args.timeout_ms.map(Duration::from_millis);
     // Far enough to never fire when there is no --timeout-ms.
@@ -255,6 +258,7 @@ async fn read_loop(
                     return write_error(e);
                 }
                 *count += 1;
+                bar.inc(1);
                 if args.group.is_some() {
                     // Fails only for a partition just revoked: its new owner
                     // reads the record again, as the group protocol intends.

@@ -13,6 +13,7 @@
 pub mod consume;
 pub mod groups;
 pub mod produce;
+mod progress;
 pub mod topics;
 
 use std::time::Duration;

@@ -69,11 +69,13 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         .map_err(kafka)
         .context("creating the Kafka producer")?;
 
-    let result = send_lines(&producer, &args);
+    let bar = super::progress::produce();
+    let result = send_lines(&producer, &args, &bar);
     // Deliver what was sent even when reading stopped on an error.
     let flushed = producer.flush(Timeout::Never);
     result?;
     flushed.map_err(kafka).context("flushing records")?;
+    bar.finish_and_clear();
     let deliveries = producer.context();
     let failed = deliveries.failed.load(Ordering::Relaxed);
     if failed > 0 {
@@ -93,7 +95,11 @@ pub fn run(args: ProduceArgs) -> Result<()> {
 
 /// Reads stdin and hands each line to the producer; stops early once a
 /// delivery has failed, since later records could no longer keep their order.
-fn send_lines(producer: &BaseProducer<Deliveries>, args: &ProduceArgs) -> Result<()> {
+fn send_lines(
+    producer: &BaseProducer<Deliveries>,
+    args: &ProduceArgs,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
     let separator = args.key_separator.as_deref().map(str::as_bytes);
     if separator.is_some_and(<[u8]>::is_empty) {
         bail!("--key-separator must not be empty");
@@ -108,9 +114,14 @@ fn send_lines(producer: &BaseProducer<Deliveries>, args: &ProduceArgs) -> Result
             .context("reading stdin")?
             == 0
         {
+            bar.set_message(format!("{number} records"));
             return Ok(());
         }
         number += 1;
+        bar.inc(line.len() as u64);
+        if number % 1024 == 0 {
+            bar.set_message(format!("{number} records"));
+        }
         let text = trim_newline(&line);
         let (key, value) = match separator {
             None => (None, text),
