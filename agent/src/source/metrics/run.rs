@@ -7,8 +7,13 @@
 //! acknowledges it.
 //!
 //! Delivery is at-least-once within a bounded buffer (DESIGN.md): while the
-//! sink is down, at most [`QUEUED_COLLECTIONS`] collections per source
-//! wait; newer ones are dropped and counted, never buffered without bound.
+//! sink is down, at most two intervals' worth of collections per source
+//! (at least [`QUEUED_COLLECTIONS`]) wait; newer ones are dropped and
+//! counted, never buffered without bound.
+//!
+//! As Prometheus does, each target's scrapes are offset within the interval
+//! by a hash of its URL, so many targets are not all scraped (and shipped)
+//! at the same instant.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::partitioner::partition_for;
 use crate::sink::{Sink, SinkError};
 
-/// Collections per source waiting for the sink before new ones are dropped.
+/// Collections per source that may wait for the sink, at least.
 pub const QUEUED_COLLECTIONS: usize = 16;
 
 /// What a metric source needs to run.
@@ -53,13 +58,15 @@ pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
             return;
         }
     };
-    let (tx, rx) = mpsc::channel(QUEUED_COLLECTIONS);
+    let (tx, rx) = mpsc::channel(QUEUED_COLLECTIONS.max(2 * config.targets.len()));
     let mut scrapers = tokio::task::JoinSet::new();
     for target in &config.targets {
         let (ctx, tx, client) = (Arc::clone(&ctx), tx.clone(), client.clone());
         let (target, config) = (target.clone(), config.clone());
         scrapers.spawn(async move {
-            let mut tick = tokio::time::interval(config.interval);
+            let offset = spread(&target, config.interval);
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + offset, config.interval);
             tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
             let mut was_up = true;
             loop {
@@ -108,6 +115,14 @@ pub async fn run_host(ctx: Arc<MetricsCtx>, config: HostMetricsSourceConfig) {
     };
     ship(&ctx, rx).await;
     let _ = collector.await;
+}
+
+/// Where in each interval a target is scraped: a fixed point from a hash
+/// of its URL.
+fn spread(target: &str, interval: std::time::Duration) -> std::time::Duration {
+    let h = crate::partitioner::murmur2(target.as_bytes()) as u32 as u64;
+    let ms = interval.as_millis().max(1) as u64;
+    std::time::Duration::from_millis(h % ms)
 }
 
 /// Scrapes one target: its samples plus `up` (1, or 0 alone on failure),
