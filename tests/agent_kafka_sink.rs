@@ -207,3 +207,47 @@ fn kafka_sink_waits_for_a_broker_that_is_down_then_delivers_everything_once() {
     drop(agent);
     drop(collector);
 }
+
+#[test]
+fn kafka_sink_ships_samples_keyed_by_series_to_the_murmur2_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    cli_ok(
+        collector.kafka,
+        &["topics", "create", "metrics", "--partitions", "3"],
+        "",
+    );
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "agent:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  sources:\n    host:\n      type: host_metrics\n      interval: 300ms\n      topic: metrics\n  sink:\n    type: kafka\n    brokers: [\"{}\"]\n    compression: zstd\n",
+            dir.path().join("agent-data").display(),
+            collector.kafka
+        ),
+    )
+    .unwrap();
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    wait_for("samples", Duration::from_secs(30), || {
+        read_topic(&bootstrap, "metrics").len() > 50
+    });
+    let records = read_topic(&bootstrap, "metrics");
+    let mut partitions = BTreeSet::new();
+    for m in &records {
+        let key = m.key().expect("every sample has its series as key");
+        let sample: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        let name = sample["name"].as_str().unwrap();
+        assert!(String::from_utf8_lossy(key).starts_with(&format!("{name}{{")));
+        assert_eq!(
+            m.partition(),
+            logship_agent::partitioner::partition_for(key, 3),
+            "Kafka's default partitioner: murmur2 of the key"
+        );
+        partitions.insert(m.partition());
+    }
+    assert_eq!(partitions.len(), 3, "series spread over the partitions");
+    let m = agent.metrics();
+    assert!(metric(&m, "logship_agent_sink_records_total{source=\"host\"}").unwrap() > 50.0);
+    drop(agent);
+}

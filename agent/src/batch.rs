@@ -187,7 +187,7 @@ fn compress(plain: &mut BytesMut, out: &mut BytesMut, codec: Codec) -> anyhow::R
 }
 
 /// `encoding: json`: the line and its metadata as one object.
-fn json_value(r: &OutRecord, meta: &StreamMeta) -> Bytes {
+pub fn json_value(r: &OutRecord, meta: &StreamMeta) -> Bytes {
     let mut obj = serde_json::Map::new();
     obj.insert(
         "message".into(),

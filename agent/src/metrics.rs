@@ -119,7 +119,7 @@ impl Metrics {
             bytes_sent: counter(
                 &r,
                 "logship_agent_sink_bytes_total",
-                "Encoded (compressed) batch bytes acknowledged by the sink.",
+                "Bytes acknowledged by the sink: encoded batch bytes (collector sink), or record keys and values (Kafka sink).",
                 source,
             ),
             records_deduplicated: counter(

@@ -10,12 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::Rng;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ack, SinkError};
+use super::{Ack, Payload, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
 use crate::metrics::Metrics;
 
@@ -84,8 +83,15 @@ impl CollectorSink {
         source: &str,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        payload: Payload,
     ) -> Result<Ack, SinkError> {
+        let Payload::Batch(batch) = payload else {
+            // Sources encode for this sink (Sink::takes_records is false).
+            return Err(SinkError::Rejected {
+                status: 400,
+                message: "the collector sink takes encoded batches only".into(),
+            });
+        };
         let url = format!(
             "{}/v1/topics/{topic}/records?partition={partition}",
             self.base

@@ -1,15 +1,17 @@
 //! The Kafka sink: ships the same records to any Kafka-protocol cluster
 //! through librdkafka (the `rdkafka` crate), for users who outgrow one
-//! collector. Sources hand it the same uncompressed RecordBatch they would
-//! POST to a collector; it produces each record (key, value, headers,
-//! timestamp) to the same partition, and librdkafka batches and compresses
-//! them again with the configured codec.
+//! collector. Sources hand it records (file lines with their stream's
+//! metadata, or keyed samples); it produces one message per record, with
+//! the same value, key, headers and timestamp the collector sink's batches
+//! carry, to the same partition. librdkafka batches and compresses them.
 //!
-//! A batch counts as delivered only when librdkafka has reported the
+//! A send counts as delivered only when librdkafka has reported the
 //! delivery of every record in it (acks as configured, `all` by default);
-//! never when it is merely queued. A delivery failure (librdkafka gave up
-//! after `message.timeout.ms`) is retried by the source from its
-//! checkpoint, so nothing is lost.
+//! never when it is merely queued. Delivery reports are counted per send on
+//! librdkafka's polling thread (one shared counter, not a future per
+//! message). A failed delivery (librdkafka gave up after
+//! `message.timeout.ms`) is retried by the source from its checkpoint, so
+//! nothing is lost.
 //!
 //! Delivery is at-least-once across agent restarts: librdkafka's
 //! idempotent producer deduplicates its own retries, but a restarted agent
@@ -18,31 +20,58 @@
 //! to a logship collector keeps one producer id per file across restarts
 //! and is exactly-once.)
 
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ack, SinkError};
-use crate::config::{Acks, KafkaSinkConfig};
+use super::{Ack, Payload, SinkError};
+use crate::batch;
+use crate::config::{Acks, Encoding, KafkaSinkConfig};
 use crate::metrics::Metrics;
 
-/// A batch handed to librdkafka, awaiting its delivery reports.
+/// One send's records handed to librdkafka, awaiting their delivery
+/// reports.
 pub struct Queued {
-    deliveries: Vec<DeliveryFuture>,
+    state: Arc<SendState>,
+    done: oneshot::Receiver<()>,
+    records: i64,
     started: Instant,
 }
 
+/// Shared by a send's records and updated from their delivery reports.
+struct SendState {
+    /// Reports still to come, plus one held by the sender until every
+    /// record is enqueued (reports can arrive before that).
+    remaining: AtomicUsize,
+    first_offset: AtomicI64,
+    last_offset: AtomicI64,
+    error: Mutex<Option<KafkaError>>,
+    done: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl SendState {
+    /// Counts `n` reports (or enqueue slots given up); the last one wakes
+    /// the sender.
+    fn settle(&self, n: usize) {
+        if self.remaining.fetch_sub(n, Ordering::AcqRel) == n {
+            if let Some(tx) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
 pub struct KafkaSink {
-    producer: FutureProducer<SinkContext>,
+    producer: ThreadedProducer<SinkContext>,
     /// The context's "cluster unreachable" flag, cleared on delivery.
     down: Arc<AtomicBool>,
     metrics: Metrics,
@@ -61,7 +90,7 @@ impl KafkaSink {
             metrics: metrics.clone(),
             down: Arc::clone(&down),
         };
-        let producer: FutureProducer<SinkContext> = client_config(config)
+        let producer: ThreadedProducer<SinkContext> = client_config(config)
             .create_with_context(context)
             .map_err(|e| format!("agent.sink: creating the Kafka producer: {e}"))?;
         Ok(KafkaSink {
@@ -76,87 +105,158 @@ impl KafkaSink {
         })
     }
 
-    /// Produces every record of one uncompressed RecordBatch to
-    /// `topic`/`partition` and waits until librdkafka reports each
-    /// delivered.
+    /// Produces every record of `payload` to `topic`/`partition` and waits
+    /// until librdkafka reports each delivered.
     pub async fn send(
         &self,
         source: &str,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        payload: Payload,
     ) -> Result<Ack, SinkError> {
-        let queued = self.enqueue_batch(topic, partition, batch).await?;
-        self.delivered(source, queued).await
+        let queued = self.enqueue(topic, partition, &payload).await;
+        self.delivered(source, queued?).await
     }
 
-    /// Hands a batch's records to librdkafka, in order (waiting while its
-    /// queue is full). Batches of one partition enqueued one after another
-    /// keep their order: the idempotent producer never reorders.
-    pub async fn enqueue_batch(
+    /// Hands the records to librdkafka, in order (waiting while its queue
+    /// is full). Sends to one partition enqueued one after another keep
+    /// their order: the idempotent producer never reorders.
+    pub async fn enqueue(
         &self,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        payload: &Payload,
     ) -> Result<Queued, SinkError> {
-        let mut buf = batch;
-        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
-            SinkError::Rejected {
-                status: 400,
-                message: format!("undecodable batch: {e}"),
+        let records = match payload {
+            Payload::Lines(l) => l.records.len(),
+            Payload::Keyed(k) => k.len(),
+            Payload::Batch(_) => {
+                return Err(SinkError::Rejected {
+                    status: 400,
+                    message: "the Kafka sink takes records, not encoded batches".into(),
+                })
             }
-        })?;
+        };
+        let (tx, done) = oneshot::channel();
+        let state = Arc::new(SendState {
+            remaining: AtomicUsize::new(records + 1),
+            first_offset: AtomicI64::new(i64::MAX),
+            last_offset: AtomicI64::new(-1),
+            error: Mutex::new(None),
+            done: Mutex::new(Some(tx)),
+        });
         let started = Instant::now();
-        let mut deliveries: Vec<DeliveryFuture> = Vec::with_capacity(set.records.len());
-        for r in &set.records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (k, v) in &r.headers {
-                headers = headers.insert(Header {
-                    key: k.as_str(),
-                    value: v.as_deref(),
-                });
+        let mut sent = 0;
+        let result = match payload {
+            Payload::Lines(lines) => {
+                let meta = &lines.meta;
+                let mut out = Ok(());
+                for r in &lines.records {
+                    let mut headers = OwnedHeaders::new_with_capacity(3 + meta.labels.len())
+                        .insert(Header {
+                            key: "host",
+                            value: Some(meta.host.as_ref()),
+                        })
+                        .insert(Header {
+                            key: "path",
+                            value: Some(meta.path.as_ref()),
+                        })
+                        .insert(Header {
+                            key: "offset",
+                            value: Some(itoa(r.offset).as_bytes()),
+                        });
+                    for (k, v) in &meta.labels {
+                        headers = headers.insert(Header {
+                            key: k.as_str(),
+                            value: Some(v.as_ref()),
+                        });
+                    }
+                    let value: Bytes = match meta.encoding {
+                        Encoding::Text => r.value.clone(),
+                        Encoding::Json => batch::json_value(r, meta),
+                    };
+                    let record = BaseRecord::with_opaque_to(topic, Arc::clone(&state))
+                        .partition(partition)
+                        .timestamp(r.timestamp)
+                        .headers(headers)
+                        .payload(value.as_ref());
+                    out = self.produce(record).await;
+                    if out.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                out
             }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .partition(partition)
-                .timestamp(r.timestamp)
-                .headers(headers);
-            if let Some(k) = &r.key {
-                record = record.key(k.as_ref());
+            Payload::Keyed(keyed) => {
+                let mut out = Ok(());
+                for r in keyed.iter() {
+                    let record = BaseRecord::with_opaque_to(topic, Arc::clone(&state))
+                        .partition(partition)
+                        .timestamp(r.timestamp)
+                        .key(r.key.as_ref())
+                        .payload(r.value.as_ref());
+                    out = self.produce(record).await;
+                    if out.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                out
             }
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_ref());
-            }
-            deliveries.push(self.enqueue(record).await?);
-        }
-        self.metrics.kafka_queue_depth.add(deliveries.len() as i64);
-        Ok(Queued {
-            deliveries,
+            Payload::Batch(_) => unreachable!("refused above"),
+        };
+        self.metrics.kafka_queue_depth.add(sent as i64);
+        // The sender's slot, and those of records never handed over.
+        state.settle(1 + records - sent);
+        let queued = Queued {
+            state,
+            done,
+            records: sent as i64,
             started,
-        })
+        };
+        match result {
+            Ok(()) => Ok(queued),
+            Err(e) => {
+                // What was handed over is still reported; wait for it so
+                // the queue depth stays true, then fail the send.
+                let _ = queued.done.await;
+                self.metrics.kafka_queue_depth.sub(queued.records);
+                Err(e)
+            }
+        }
     }
 
-    /// Waits for every delivery report of a queued batch.
-    pub async fn delivered(&self, source: &str, queued: Queued) -> Result<Ack, SinkError> {
-        let mut ack: Option<Ack> = None;
-        let mut failure: Option<KafkaError> = None;
-        let depth = &self.metrics.kafka_queue_depth;
-        for d in queued.deliveries {
-            depth.dec();
-            match d.await {
-                Ok(Ok(delivery)) => {
-                    let a = ack.get_or_insert(Ack {
-                        base_offset: delivery.offset,
-                        last_offset: delivery.offset,
-                    });
-                    a.base_offset = a.base_offset.min(delivery.offset);
-                    a.last_offset = a.last_offset.max(delivery.offset);
+    /// Hands one record to librdkafka, waiting while its queue is full.
+    async fn produce(
+        &self,
+        mut record: BaseRecord<'_, [u8], [u8], Arc<SendState>>,
+    ) -> Result<(), SinkError> {
+        let mut wait = Duration::from_millis(1);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.pause(wait).await?;
+                    wait = (wait * 2).min(Duration::from_millis(100));
                 }
-                Ok(Err((e, _))) => {
-                    failure.get_or_insert(e);
+                Err((e, _)) => {
+                    return Err(SinkError::Rejected {
+                        status: 400,
+                        message: format!("librdkafka refused a record: {e}"),
+                    })
                 }
-                Err(_) => failure = Some(KafkaError::Canceled),
             }
         }
+    }
+
+    /// Waits for every delivery report of a queued send.
+    pub async fn delivered(&self, source: &str, queued: Queued) -> Result<Ack, SinkError> {
+        let _ = queued.done.await;
+        self.metrics.kafka_queue_depth.sub(queued.records);
+        let state = queued.state;
+        let failure = state.error.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(e) = failure {
             self.metrics
                 .kafka_delivery_errors
@@ -173,34 +273,13 @@ impl KafkaSink {
             .kafka_delivery_seconds
             .with_label_values(&[source])
             .observe(queued.started.elapsed().as_secs_f64());
-        Ok(ack.unwrap_or(Ack {
-            base_offset: -1,
-            last_offset: -1,
-        }))
-    }
-
-    /// Hands one record to librdkafka, waiting while its queue is full.
-    async fn enqueue<'a>(
-        &self,
-        mut record: FutureRecord<'a, [u8], [u8]>,
-    ) -> Result<DeliveryFuture, SinkError> {
-        let mut wait = Duration::from_millis(1);
-        loop {
-            match self.producer.send_result(record) {
-                Ok(d) => return Ok(d),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.pause(wait).await?;
-                    wait = (wait * 2).min(Duration::from_millis(100));
-                }
-                Err((e, _)) => {
-                    return Err(SinkError::Rejected {
-                        status: 400,
-                        message: format!("librdkafka refused a record: {e}"),
-                    })
-                }
-            }
-        }
+        Ok(Ack {
+            base_offset: state
+                .first_offset
+                .load(Ordering::Relaxed)
+                .min(state.last_offset.load(Ordering::Relaxed)),
+            last_offset: state.last_offset.load(Ordering::Relaxed),
+        })
     }
 
     async fn pause(&self, d: Duration) -> Result<(), SinkError> {
@@ -253,6 +332,11 @@ impl KafkaSink {
     }
 }
 
+/// Decimal text of a file offset (the `offset` header).
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
 /// librdkafka's callbacks: its global errors are counted, and a cluster
 /// that cannot be reached is logged once when it goes away (librdkafka
 /// retries every connection itself).
@@ -260,6 +344,27 @@ struct SinkContext {
     metrics: Metrics,
     /// Set while no broker can be reached.
     down: Arc<AtomicBool>,
+}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = Arc<SendState>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, state: Arc<SendState>) {
+        match result {
+            Ok(m) => {
+                state.first_offset.fetch_min(m.offset(), Ordering::Relaxed);
+                state.last_offset.fetch_max(m.offset(), Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                state
+                    .error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| e.clone());
+            }
+        }
+        state.settle(1);
+    }
 }
 
 impl ClientContext for SinkContext {

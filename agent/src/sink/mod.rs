@@ -3,8 +3,10 @@
 //! - `kafka`: any Kafka-protocol cluster through librdkafka
 //!   (at-least-once across restarts).
 //!
-//! Sources hand either one a Kafka RecordBatch v2 for one partition and get
-//! back an acknowledgement only once the records are durable.
+//! Sources hand either one a [`Payload`] for one partition (the collector
+//! sink takes encoded Kafka RecordBatch v2 bytes, the Kafka sink the records
+//! themselves) and get back an acknowledgement only once the records are
+//! durable.
 
 use std::sync::Arc;
 
@@ -12,8 +14,43 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 
+use crate::batch::{KeyedRecord, OutRecord, StreamMeta};
+
 pub mod collector;
 pub mod kafka;
+
+/// The records of one send, for one partition.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// An encoded, compressed RecordBatch v2 (the collector sink).
+    Batch(Bytes),
+    /// File lines and their stream's metadata (the Kafka sink builds one
+    /// message per line, with the same headers).
+    Lines(Arc<Lines>),
+    /// Keyed records without headers: metric samples (the Kafka sink).
+    Keyed(Arc<Vec<KeyedRecord>>),
+}
+
+#[derive(Debug)]
+pub struct Lines {
+    pub records: Vec<OutRecord>,
+    pub meta: StreamMeta,
+}
+
+impl Payload {
+    /// Bytes shipped: the batch's encoded size, or the records' values.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Batch(b) => b.len(),
+            Payload::Lines(l) => l.records.iter().map(|r| r.value.len()).sum(),
+            Payload::Keyed(k) => k.iter().map(|r| r.key.len() + r.value.len()).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +81,10 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Whether batches handed to this sink should be compressed by the
-    /// agent (the Kafka sink decodes them and librdkafka compresses).
-    pub fn compresses_batches(&self) -> bool {
-        matches!(self, Sink::Collector(_))
+    /// Whether this sink takes records ([`Payload::Lines`],
+    /// [`Payload::Keyed`]) rather than encoded batches.
+    pub fn takes_records(&self) -> bool {
+        matches!(self, Sink::Kafka(_))
     }
 
     /// Appends one batch; Ok once it is acknowledged.
@@ -56,11 +93,11 @@ impl Sink {
         source: &str,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        payload: Payload,
     ) -> Result<Ack, SinkError> {
         match self {
-            Sink::Collector(s) => s.send(source, topic, partition, batch).await,
-            Sink::Kafka(s) => s.send(source, topic, partition, batch).await,
+            Sink::Collector(s) => s.send(source, topic, partition, payload).await,
+            Sink::Kafka(s) => s.send(source, topic, partition, payload).await,
         }
     }
 
@@ -72,7 +109,7 @@ impl Sink {
         source: &str,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        payload: Payload,
     ) -> JoinHandle<Result<Ack, SinkError>> {
         let sink = Arc::clone(self);
         let (source, topic) = (source.to_owned(), topic.to_owned());
@@ -81,10 +118,10 @@ impl Sink {
                 let Sink::Collector(s) = &*sink else {
                     unreachable!()
                 };
-                s.send(&source, &topic, partition, batch).await
+                s.send(&source, &topic, partition, payload).await
             }),
             Sink::Kafka(s) => {
-                let queued = s.enqueue_batch(&topic, partition, batch).await;
+                let queued = s.enqueue(&topic, partition, &payload).await;
                 tokio::spawn(async move {
                     let Sink::Kafka(s) = &*sink else {
                         unreachable!()

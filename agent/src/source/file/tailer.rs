@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use super::lines::{Line, LineSplitter, Multiline};
 use super::{fingerprint, fingerprint_matches, Handle, SourceCtx, FP_MAX};
 use crate::batch::{self, OutRecord, ProducerFields, StreamMeta};
-use crate::sink::{Ack, SinkError};
+use crate::sink::{Ack, Lines, Payload, SinkError};
 
 /// Largest single read.
 const READ_CHUNK: u64 = 256 * 1024;
@@ -60,9 +60,9 @@ enum SessionEnd {
     Restart,
 }
 
-/// A batch's bytes, or the compression task making them.
+/// A batch ready for the sink, or the compression task making it.
 enum Encoded {
-    Ready(Bytes),
+    Ready(Payload),
     Pending(tokio::sync::oneshot::Receiver<batch::EncodeResult>),
 }
 
@@ -518,9 +518,15 @@ impl Tailer {
         // threads (one per core) while this reads on, so consecutive batches
         // of one busy file compress in parallel. The sender takes them in
         // order either way.
-        let bytes = if p.bytes < INLINE_ENCODE {
+        let bytes = if self.ctx.sink.takes_records() {
+            // The Kafka sink builds its own messages from the lines.
+            Encoded::Ready(Payload::Lines(Arc::new(Lines {
+                records,
+                meta: meta.clone(),
+            })))
+        } else if p.bytes < INLINE_ENCODE {
             match batch::encode(&records, meta, fields, compression) {
-                Ok(b) => Encoded::Ready(b),
+                Ok(b) => Encoded::Ready(Payload::Batch(b)),
                 Err(e) => {
                     tracing::error!(error = %e, "encoding a batch failed");
                     self.ctx.metrics.errors.with_label_values(&["encode"]).inc();
@@ -648,7 +654,7 @@ enum Step {
 /// A batch sent and not yet answered.
 struct InFlight {
     batch: Sealed,
-    bytes: Bytes,
+    bytes: Payload,
     answer: JoinHandle<Result<Ack, SinkError>>,
     /// Sent while an earlier batch was unanswered: a sequence conflict may
     /// just mean it overtook that one.
@@ -709,10 +715,13 @@ async fn send_loop(
             }
             Step::Batch(Some(b)) => b,
         };
-        let bytes = match std::mem::replace(&mut batch.bytes, Encoded::Ready(Bytes::new())) {
+        let bytes = match std::mem::replace(
+            &mut batch.bytes,
+            Encoded::Ready(Payload::Batch(Bytes::new())),
+        ) {
             Encoded::Ready(b) => b,
             Encoded::Pending(task) => match task.await.map_err(std::io::Error::other) {
-                Ok(Ok(b)) => b,
+                Ok(Ok(b)) => Payload::Batch(b),
                 Ok(Err(e)) | Err(e) => {
                     tracing::error!(source, error = %e, "encoding a batch failed");
                     m.errors.with_label_values(&["encode"]).inc();

@@ -31,7 +31,7 @@ use crate::batch::{self, KeyedRecord};
 use crate::config::{BatchConfig, Compression, HostMetricsSourceConfig, ScrapeSourceConfig};
 use crate::metrics::Metrics;
 use crate::partitioner::partition_for;
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Payload, Sink, SinkError};
 
 /// Collections per source that may wait for the sink, at least.
 pub const QUEUED_COLLECTIONS: usize = 16;
@@ -301,18 +301,22 @@ fn chunks<'a>(records: &'a [KeyedRecord], limits: &BatchConfig) -> Vec<&'a [Keye
 async fn send(ctx: &MetricsCtx, partition: i32, records: &[KeyedRecord]) -> bool {
     let source = ctx.name.as_str();
     let m = &ctx.metrics;
-    let bytes = match batch::encode_keyed(records, ctx.compression) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(source, error = %e, "encoding samples failed");
-            m.errors.with_label_values(&["encode"]).inc();
-            return true;
+    let payload = if ctx.sink.takes_records() {
+        Payload::Keyed(Arc::new(records.to_vec()))
+    } else {
+        match batch::encode_keyed(records, ctx.compression) {
+            Ok(b) => Payload::Batch(b),
+            Err(e) => {
+                tracing::error!(source, error = %e, "encoding samples failed");
+                m.errors.with_label_values(&["encode"]).inc();
+                return true;
+            }
         }
     };
     loop {
         match ctx
             .sink
-            .send(source, &ctx.topic, partition, bytes.clone())
+            .send(source, &ctx.topic, partition, payload.clone())
             .await
         {
             Ok(_) => {
@@ -322,7 +326,7 @@ async fn send(ctx: &MetricsCtx, partition: i32, records: &[KeyedRecord]) -> bool
                     .inc_by(records.len() as u64);
                 m.bytes_sent
                     .with_label_values(&[source])
-                    .inc_by(bytes.len() as u64);
+                    .inc_by(payload.len() as u64);
                 return true;
             }
             Err(SinkError::Cancelled) => return false,
