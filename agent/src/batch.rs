@@ -42,6 +42,9 @@ pub struct ProducerFields {
     pub first_sequence: i32,
 }
 
+/// Where the `offset` header sits in a record's header map.
+const OFFSET_HEADER: usize = 2;
+
 /// Encodes `records` as one batch. Errors only if a codec fails.
 pub fn encode(
     records: &[OutRecord],
@@ -61,6 +64,13 @@ pub fn encode(
         spans.push(start..text.len());
     }
     let offsets = text.freeze();
+    let mut template = IndexMap::with_capacity(3 + meta.labels.len());
+    template.insert(host, Some(meta.host.clone()));
+    template.insert(path, Some(meta.path.clone()));
+    template.insert(offset, None);
+    for (k, v) in &meta.labels {
+        template.insert(k.clone(), Some(v.clone()));
+    }
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -69,13 +79,10 @@ pub fn encode(
                 Encoding::Text => r.value.clone(),
                 Encoding::Json => json_value(r, meta),
             };
-            let mut headers = IndexMap::with_capacity(3 + meta.labels.len());
-            headers.insert(host.clone(), Some(meta.host.clone()));
-            headers.insert(path.clone(), Some(meta.path.clone()));
-            headers.insert(offset.clone(), Some(offsets.slice(spans[i].clone())));
-            for (k, v) in &meta.labels {
-                headers.insert(k.clone(), Some(v.clone()));
-            }
+            // A copy of the batch's header map (no key hashing per record)
+            // with this line's offset filled in.
+            let mut headers = template.clone();
+            headers[OFFSET_HEADER] = Some(offsets.slice(spans[i].clone()));
             Record {
                 transactional: false,
                 control: false,

@@ -440,6 +440,14 @@ impl FileSourceConfig {
                 ));
             }
         }
+        for k in f.labels.keys() {
+            if matches!(k.as_str(), "host" | "path" | "offset") {
+                return Err(format!(
+                    "{}: {k:?} is a header every record already has",
+                    at("labels")
+                ));
+            }
+        }
         if f.max_line_bytes < 16 {
             return Err(format!(
                 "{}: must be at least 16 bytes",
