@@ -3,32 +3,13 @@
 //! only on delivery reports, and a broker that is down.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::message::{Message, OwnedMessage};
 
 use crate::agent_files::{agent_config, header, read_topic, start_agent, use_kafka_sink, value};
 use crate::util::*;
-
-fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// What a consumer can see of a record, minus its offset.
 fn seen(m: &OwnedMessage) -> (i32, String, Option<String>, Option<String>, Option<String>) {
@@ -118,14 +99,6 @@ fn kafka_sink_ships_the_same_records_to_the_same_partitions_as_the_http_sink() {
     );
     assert_eq!(metric(&m, "logship_agent_kafka_queue_depth"), Some(0.0));
     drop(agent);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The offsets recorded in the agent's checkpoints file.

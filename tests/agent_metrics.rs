@@ -4,7 +4,6 @@
 //! samples read back from the topic with a Kafka client.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,14 +51,6 @@ fn samples(records: &[OwnedMessage]) -> Vec<Sample> {
             }
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Debian's node exporter on a free port, with only collectors whose values

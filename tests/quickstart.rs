@@ -6,9 +6,7 @@
 //! It binds the default ports (9092, 8080, 8686) on 127.0.0.1, like the
 //! user would; no other test uses them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -45,23 +43,9 @@ fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     let log = a_readable_log()
         .expect("the quick start needs a readable, non-empty log under /var/log (apt writes /var/log/dpkg.log)");
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(LOGSHIP)
-        .arg("run")
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[quickstart] {line}");
-            let _ = tx.send(line);
-        }
-    });
+    let mut command = Command::new(LOGSHIP);
+    command.arg("run").current_dir(dir.path());
+    let (mut child, rx) = spawn_logged(command, "quickstart");
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut collector, mut agent) = (false, false);
     while !(collector && agent) {

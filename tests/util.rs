@@ -1,11 +1,11 @@
 //! Helpers for end-to-end tests: start the real binaries, talk HTTP to them.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const LOGSHIP: &str = env!("CARGO_BIN_EXE_logship");
 pub const BENCH: &str = env!("CARGO_BIN_EXE_logship-bench");
@@ -110,9 +110,15 @@ pub fn start_logship(config: &Path) -> Running {
 /// Spawns `logship run --config CONFIG`; its stderr lines are echoed
 /// (prefixed with `[tag]`) and delivered on the receiver.
 pub fn spawn_run(config: &Path, tag: &'static str) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(LOGSHIP)
-        .args(["run", "--config"])
-        .arg(config)
+    let mut command = Command::new(LOGSHIP);
+    command.args(["run", "--config"]).arg(config);
+    spawn_logged(command, tag)
+}
+
+/// Spawns `command` (RUST_LOG=info, no stdin or stdout); its stderr lines
+/// are echoed (prefixed with `[tag]`) and delivered on the receiver.
+pub fn spawn_logged(mut command: Command, tag: &'static str) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -202,4 +208,33 @@ pub fn cli_ok(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Appends `text` to the file at `path` (created if missing), as a logger
+/// would.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Polls `ok` until it holds; fails the test after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
