@@ -49,6 +49,7 @@ fn compress_only(text: &[u8], codec: Compression) -> usize {
         Compression::Lz4 => {
             let mut e = lz4::EncoderBuilder::new()
                 .level(0)
+                .block_mode(lz4::BlockMode::Independent)
                 .checksum(lz4::ContentChecksum::NoChecksum)
                 .build(Vec::new())
                 .unwrap();

@@ -172,9 +172,12 @@ fn compress(plain: &mut BytesMut, out: &mut BytesMut, codec: Codec) -> anyhow::R
             out.extend_from_slice(&zstd::bulk::compress(plain, 1)?);
         }
         Codec::Lz4 => {
-            // No content checksum: the batch has its own CRC.
+            // No content checksum: the batch has its own CRC. Independent
+            // blocks: Kafka's Java client refuses linked ones ("Dependent
+            // block stream is unsupported").
             let mut e = lz4::EncoderBuilder::new()
                 .level(0)
+                .block_mode(lz4::BlockMode::Independent)
                 .checksum(lz4::ContentChecksum::NoChecksum)
                 .build(out.writer())?;
             e.write_all(plain)?;
@@ -295,6 +298,26 @@ mod tests {
             )],
             encoding,
         }
+    }
+
+    #[test]
+    fn lz4_frames_have_independent_blocks_as_kafkas_java_client_requires() {
+        let b = encode(
+            &records(),
+            &meta(Encoding::Text),
+            ProducerFields {
+                id: 1,
+                epoch: 0,
+                first_sequence: 0,
+            },
+            Compression::Lz4,
+        )
+        .unwrap();
+        // The records follow the 61-byte batch header: an LZ4 frame, magic
+        // then FLG, whose bit 5 is block independence.
+        assert_eq!(&b[61..65], &[0x04, 0x22, 0x4d, 0x18]);
+        assert_eq!(b[65] & 0x20, 0x20, "FLG {:#04x}", b[65]);
+        assert_eq!(b[65] & 0x04, 0, "no content checksum");
     }
 
     fn records() -> Vec<OutRecord> {
