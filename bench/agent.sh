@@ -17,6 +17,13 @@
 #   bash bench/agent.sh                 # REPS=3 SIZE_MIB=1024
 #   QUICK=1 bash bench/agent.sh         # smoke test: REPS=1 SIZE_MIB=64
 #   SIZE_MIB=512 REPS=5 bash bench/agent.sh
+# Knobs for bench/run.sh (defaults keep the behaviour above): BIN_DIR=DIR
+# uses built binaries instead of `cargo build --release`; LOG_KIND=json
+# generates JSON application-log lines (gen-app-logs) instead of access-log
+# lines; LATENCY=0 / FANOUT=0 skip those scenarios; FAN_IDLE_SECONDS=N
+# also measures the agent's CPU and RSS over N idle seconds after the
+# fan-out (1,000 files open, nothing written); KEEP_RAW=FILE keeps the
+# per-repetition results (TSV: rep, kind, key, value).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +40,17 @@ FAN_SECONDS=${FAN_SECONDS:-20}
 FAN_RATE=${FAN_RATE:-5000}
 # Give up when the agent makes no progress for this long.
 STALL_SECONDS=${STALL_SECONDS:-60}
+LOG_KIND=${LOG_KIND:-access}
+LATENCY=${LATENCY:-1}
+FANOUT=${FANOUT:-1}
+FAN_IDLE_SECONDS=${FAN_IDLE_SECONDS:-0}
 
-cargo build --release --quiet --bin logship --bin logship-bench
-BIN=$PWD/target/release
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN=$(cd "$BIN_DIR" && pwd)
+else
+  cargo build --release --quiet --bin logship --bin logship-bench
+  BIN=$PWD/target/release
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/logship-agent-bench.XXXXXX")
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 TCK=$(getconf CLK_TCK)
@@ -162,8 +177,13 @@ avail_mib=$(df -Pm "$work" | awk 'NR == 2 {print $4}')
 [ "$avail_mib" -gt $((SIZE_MIB * 3 + 1024)) ] || fail "need about $((SIZE_MIB * 3 + 1024)) MiB free in $work"
 
 mkdir -p "$work/logs"
-FILE=$work/logs/access.log
-gen=$("$BIN/logship-bench" gen-logs --out "$FILE" --bytes $((SIZE_MIB << 20)) --seed 1)
+case $LOG_KIND in
+  access) FILE=$work/logs/access.log
+    gen=$("$BIN/logship-bench" gen-logs --out "$FILE" --bytes $((SIZE_MIB << 20)) --seed 1) ;;
+  json) FILE=$work/logs/app.log
+    gen=$("$BIN/logship-bench" gen-app-logs --out "$FILE" --bytes $((SIZE_MIB << 20)) --seed 1) ;;
+  *) fail "LOG_KIND must be access or json" ;;
+esac
 LINES=$(echo "$gen" | field lines)
 BYTES=$(echo "$gen" | field bytes)
 log "$gen"
@@ -211,6 +231,7 @@ for rep in $(seq "$REPS"); do
   done
 
   # Latency: a file the agent follows, written at LAT_MBPS.
+  if [ "$LATENCY" = 1 ]; then
   rm -rf "$work/lat"; mkdir -p "$work/lat"
   sync
   start_collector
@@ -223,8 +244,10 @@ for rep in $(seq "$REPS"); do
   for k in p50_ms p99_ms p999_ms; do put lat "$k" "$(echo "$lat" | field "$k")"; done
   stop "$AGENT"; stop "$COLLECTOR"
   rm -rf "$work/lat"
+  fi
 
   # Fan-out: FAN_FILES files appended to at FAN_RATE lines/s in total.
+  if [ "$FANOUT" = 1 ]; then
   rm -rf "$work/fan"; mkdir -p "$work/fan"
   sync
   start_collector
@@ -249,6 +272,19 @@ for rep in $(seq "$REPS"); do
   fan_hwm=$(hwm_kb "$AGENT")
   fan_cpu=$(cpu_s "$AGENT"); fan_ccpu=$(cpu_s "$COLLECTOR"); fan_thr=$(threads "$AGENT")
   batches=$(metric "$AHTTP" 'logship_agent_sink_batches_total{source="bench"}')
+  if [ "$FAN_IDLE_SECONDS" != 0 ]; then
+    # Idle: every file still open and followed, nothing written.
+    i0=$(cpu_s "$AGENT"); ic0=$(cpu_s "$COLLECTOR")
+    sleep "$FAN_IDLE_SECONDS"
+    i1=$(cpu_s "$AGENT"); ic1=$(cpu_s "$COLLECTOR")
+    idle_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$AGENT/status")
+    idle_pct=$(echo "($i1 - $i0) * 100 / $FAN_IDLE_SECONDS" | bc -l)
+    put fan idle_cpu_pct "$idle_pct"
+    put fan idle_coll_cpu_pct "$(echo "($ic1 - $ic0) * 100 / $FAN_IDLE_SECONDS" | bc -l)"
+    put fan idle_rss "$idle_rss"
+    log "fanout idle ${FAN_IDLE_SECONDS}s: agent $(printf %.2f "$idle_pct")% of a core, RSS $((idle_rss / 1024)) MiB;" \
+      "collector $(printf %.2f "$(echo "($ic1 - $ic0) * 100 / $FAN_IDLE_SECONDS" | bc -l)")% of a core"
+  fi
   check_delivery "$fan_lines" fan
   stop "$AGENT"; stop "$COLLECTOR"
   rm -rf "$work/fan"
@@ -260,7 +296,10 @@ for rep in $(seq "$REPS"); do
   log "fanout: agent peak RSS $((fan_hwm / 1024)) MiB (sampled max $((max_rss / 1024)) MiB), max open fds $max_fds;" \
     "agent ${fan_cpu} CPU s, collector ${fan_ccpu} CPU s; $batches batches for $fan_lines lines"
   log "  agent threads: $fan_thr"
+  fi
 done
+
+[ -n "${KEEP_RAW:-}" ] && cp "$results" "$KEEP_RAW"
 
 python3 - "$results" "$CODECS" "$SIZE_MIB" "$LINES" "$BYTES" "$REPS" "$LAT_MBPS" "$FAN_FILES" "$FAN_RATE" <<'PY'
 import statistics, sys
@@ -334,5 +373,10 @@ m, r = cell(vals("fan", "coll_cpu"), s2)
 out.append(f"| {fan_files} files: collector CPU s (whole run) | {m} | {r} | - | - |")
 m, r = cell(vals("fan", "batches"), lambda x: f"{x:,.0f}")
 out.append(f"| {fan_files} files: batches sent | {m} | {r} | - | - |")
+if vals("fan", "idle_rss"):
+    m, r = cell(vals("fan", "idle_cpu_pct"), s2)
+    out.append(f"| {fan_files} files idle: agent CPU (% of a core) | {m} | {r} | - | - |")
+    m, r = cell(vals("fan", "idle_rss"), mib)
+    out.append(f"| {fan_files} files idle: agent RSS (MiB) | {m} | {r} | - | - |")
 print("\n".join(out))
 PY

@@ -7,15 +7,25 @@
 #
 #   bash bench/kafka.sh            # REPS=3 RECORDS=2000000
 #   QUICK=1 bash bench/kafka.sh    # smoke test
+# Knobs for bench/run.sh (defaults keep the behaviour above): BIN_DIR=DIR
+# uses built binaries instead of `cargo build --release`; APPEND_MIB (512)
+# sizes the storage append baseline; KEEP_RAW=FILE keeps the per-run results
+# (TSV: rep, record bytes, produce records/s, produce MB/s, consume
+# records/s, collector peak RSS KiB, append baseline MB/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
 RECORDS=${RECORDS:-2000000}
 if [ "${QUICK:-0}" = 1 ]; then REPS=1; RECORDS=200000; fi
+APPEND_MIB=${APPEND_MIB:-512}
 
-cargo build --release --quiet --bin logship --bin logship-bench
-BIN=target/release
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN=$(cd "$BIN_DIR" && pwd)
+else
+  cargo build --release --quiet --bin logship --bin logship-bench
+  BIN=target/release
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/logship-kafka-bench.XXXXXX")
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 
@@ -48,7 +58,7 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 results="$work/results.tsv"
 for rep in $(seq "$REPS"); do
   rm -rf "$work/append"
-  base=$("$BIN/logship-bench" append --dir "$work/append" --appenders 1 --batch-bytes 1048576 --record-bytes 1024 --total-mib 512 | field MBps)
+  base=$("$BIN/logship-bench" append --dir "$work/append" --appenders 1 --batch-bytes 1048576 --record-bytes 1024 --total-mib "$APPEND_MIB" | field MBps)
   rm -rf "$work/append"
   for size in 100 1024; do
     start_collector
@@ -62,6 +72,8 @@ for rep in $(seq "$REPS"); do
     echo "rep $rep size $size: $p | $c | rss ${PEAK_RSS_KB} KiB | append baseline ${base} MB/s"
   done
 done
+
+[ -n "${KEEP_RAW:-}" ] && cp "$results" "$KEEP_RAW"
 
 python3 - "$results" <<'PY'
 import statistics, sys

@@ -131,6 +131,10 @@ pub fn consume(a: ConsumeArgs) -> Result<()> {
         .set("group.id", a.group.as_deref().unwrap_or("logship-bench"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        // Nothing is committed, so nothing needs storing: librdkafka would
+        // otherwise store every message's offset, under a lock, as it hands
+        // the message out.
+        .set("enable.auto.offset.store", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         // librdkafka >= 2.4 pauses fetching for 1 s whenever its local queue is

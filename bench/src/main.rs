@@ -4,11 +4,13 @@
 //! ratios; results go to `bench/RESULTS.md`. `kafka-produce` and
 //! `kafka-consume` load a Kafka-protocol broker through rdkafka
 //! (`bench/kafka.sh`). `gen-logs`, `latency` and `fanout` load the agent
-//! (`bench/agent.sh`). `crash-child` is the appending
+//! (`bench/agent.sh`). `gen-app-logs` and `fill` serve the side-by-side
+//! harness (`bench/run.sh`). `crash-child` is the appending
 //! process the crash-recovery tests SIGKILL.
 
 mod agent;
 mod kafka;
+mod side;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -53,6 +55,10 @@ enum Cmd {
     Latency(agent::LatencyArgs),
     /// Append lines round-robin to many files at a total rate.
     Fanout(agent::FanoutArgs),
+    /// Write a file of JSON application-log lines (~200 B each), deterministic per seed.
+    GenAppLogs(side::GenAppLogsArgs),
+    /// Fill a data directory: one topic, many partitions, GBs of batches.
+    Fill(side::FillArgs),
     /// Append MiB of batches from N threads to one partition; prints MB/s.
     Append {
         #[arg(long)]
@@ -127,6 +133,8 @@ fn main() -> Result<()> {
         Cmd::GenLogs(a) => agent::gen_logs(a)?,
         Cmd::Latency(a) => agent::latency(a)?,
         Cmd::Fanout(a) => agent::fanout(a)?,
+        Cmd::GenAppLogs(a) => side::gen_app_logs(a)?,
+        Cmd::Fill(a) => side::fill(a)?,
         Cmd::Append {
             dir,
             appenders,
