@@ -275,24 +275,28 @@ impl Tailer {
             .with_label_values(&[&source]);
         let producer = (cp.producer_id, cp.epoch);
 
+        // Size and modification time at the last look: the first bytes are
+        // re-read to check the fingerprint only when either changed (idle
+        // files cost a stat).
+        let mut seen = None;
         let end = loop {
             if sender.is_finished() {
                 // The sender gave up on a refused batch: start over.
                 break SessionEnd::Restart;
             }
-            let size = self
-                .file
-                .metadata()
-                .map_err(|e| format!("stat: {e}"))?
-                .len();
+            let stat = self.file.metadata().map_err(|e| format!("stat: {e}"))?;
+            let size = stat.len();
             let now_cp = ctx.checkpoints.get(id);
             let acked = now_cp.as_ref().map_or(offset, |c| c.offset);
             let lag = size.saturating_sub(acked) as i64;
             lag_gauge.add(lag - self.handle.lag.swap(lag, Ordering::Relaxed));
             // Truncated: shorter than what was read, or (truncated and
             // written again past the old size) its first bytes changed.
-            let replaced =
-                offset > 0 && now_cp.is_some_and(|c| !fingerprint_matches(&self.file, size, &c));
+            let now = (size, stat.modified().ok());
+            let changed = seen.replace(now) != Some(now);
+            let replaced = changed
+                && offset > 0
+                && now_cp.is_some_and(|c| !fingerprint_matches(&self.file, size, &c));
 
             if size < offset || replaced {
                 // copytruncate: ship what was read, then start over at 0.
