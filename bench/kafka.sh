@@ -11,7 +11,8 @@
 # uses built binaries instead of `cargo build --release`; APPEND_MIB (512)
 # sizes the storage append baseline; KEEP_RAW=FILE keeps the per-run results
 # (TSV: rep, record bytes, produce records/s, produce MB/s, consume
-# records/s, collector peak RSS KiB, append baseline MB/s).
+# records/s, collector peak RSS KiB, append baseline MB/s, consume records/s
+# with two consumers on a two-partition topic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,11 +66,20 @@ for rep in $(seq "$REPS"); do
     n=$RECORDS; [ "$size" = 1024 ] && n=$((RECORDS / 4))
     p=$("$BIN/logship-bench" kafka-produce --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n" --record-bytes "$size" --acks all)
     c=$("$BIN/logship-bench" kafka-consume --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n")
+    # Peak RSS of the produce + consume run (before the extra topic below).
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$COLLECTOR/status")
+    # The same records read by two consumers (threads), one partition each,
+    # as kafka-consumer-perf-test --threads 2: the collector's side of the
+    # consume rate, less bound by one client's per-message cost.
+    "$BIN/logship" topics create "load${size}p2" --partitions 2 --bootstrap-server 127.0.0.1:19392 > /dev/null
+    "$BIN/logship-bench" kafka-produce --bootstrap-server 127.0.0.1:19392 --topic "load${size}p2" --records "$n" --record-bytes "$size" --acks all > /dev/null
+    c2=$("$BIN/logship-bench" kafka-consume --bootstrap-server 127.0.0.1:19392 --topic "load${size}p2" --records "$n" --partitions 2 --consumers 2)
     stop_collector
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" \
       "$(echo "$p" | field records_per_s)" "$(echo "$p" | field MBps)" \
-      "$(echo "$c" | field records_per_s)" "$PEAK_RSS_KB" "$base" >> "$results"
-    echo "rep $rep size $size: $p | $c | rss ${PEAK_RSS_KB} KiB | append baseline ${base} MB/s"
+      "$(echo "$c" | field records_per_s)" "$rss" "$base" \
+      "$(echo "$c2" | field records_per_s)" >> "$results"
+    echo "rep $rep size $size: $p | $c | $c2 | rss ${rss} KiB (${PEAK_RSS_KB} KiB with the two-partition topic) | append baseline ${base} MB/s"
   done
 done
 
@@ -83,5 +93,5 @@ for size in ("100", "1024"):
     med = lambda i: statistics.median(float(x[i]) for x in r)
     ratio = statistics.median(float(x[3]) / float(x[6]) for x in r)
     print(f"{size:>5} B records: produce {med(2):,.0f} rec/s ({med(3):.1f} MB/s, {ratio:.0%} of storage append), "
-          f"consume {med(4):,.0f} rec/s, collector peak RSS {med(5)/1024:.0f} MiB")
+          f"consume {med(4):,.0f} rec/s (two consumers: {med(7):,.0f} rec/s), collector peak RSS {med(5)/1024:.0f} MiB")
 PY

@@ -2,6 +2,7 @@
 //! librdkafka will batch them, or consume a topic from the beginning, and
 //! print records/s and MB/s. Works against the collector or any Kafka broker.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -48,6 +49,11 @@ pub struct ConsumeArgs {
     /// Consume through this consumer group (subscribe) instead of assigning.
     #[arg(long)]
     group: Option<String>,
+    /// Consumers reading at once, each on its own thread with its own
+    /// share of the partitions (as kafka-consumer-perf-test's --threads);
+    /// the rate is their total. Without --group only.
+    #[arg(long, default_value_t = 1, conflicts_with = "group")]
+    consumers: i32,
 }
 
 #[derive(clap::Args)]
@@ -126,6 +132,37 @@ impl rdkafka::producer::ProducerContext for CountFailures {
 }
 
 pub fn consume(a: ConsumeArgs) -> Result<()> {
+    let total = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..a.consumers.max(1))
+            .map(|i| {
+                let (a, total, bytes) = (&a, &total, &bytes);
+                scope.spawn(move || consume_share(a, i, total, bytes))
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a consumer thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    let n = total.load(Ordering::Relaxed);
+    println!(
+        "consume group={} consumers={} records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        a.group.as_deref().unwrap_or("-"),
+        a.consumers.max(1),
+        n as f64 / secs,
+        bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+    );
+    Ok(())
+}
+
+/// One consumer: partitions `p` with `p % consumers == index` (or the
+/// group's share), until all consumers together have `records`.
+fn consume_share(a: &ConsumeArgs, index: i32, total: &AtomicU64, bytes: &AtomicU64) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.bootstrap_server)
         .set("group.id", a.group.as_deref().unwrap_or("logship-bench"))
@@ -146,33 +183,40 @@ pub fn consume(a: ConsumeArgs) -> Result<()> {
         Some(_) => consumer.subscribe(&[&a.topic])?,
         None => {
             let mut tpl = TopicPartitionList::new();
-            for p in 0..a.partitions {
+            for p in (0..a.partitions).filter(|p| p % a.consumers.max(1) == index) {
                 tpl.add_partition_offset(&a.topic, p, Offset::Beginning)?;
             }
             consumer.assign(&tpl)?;
         }
     }
-    let (mut n, mut bytes) = (0u64, 0u64);
-    let started = Instant::now();
     let mut last = Instant::now();
-    while n < a.records {
+    // Counted in chunks: one shared atomic add per 1,024 records.
+    let (mut n, mut b) = (0u64, 0u64);
+    while total.load(Ordering::Relaxed) + n < a.records {
         // poll returns None for timeouts and for events such as rebalances.
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+        if let Some(m) = consumer.poll(Duration::from_millis(10)) {
             let m = m.context("consume error")?;
-            bytes += m.payload_len() as u64;
+            b += m.payload_len() as u64;
             n += 1;
             last = Instant::now();
-        } else if last.elapsed() > Duration::from_secs(10) {
-            bail!("stalled after {n} records");
+            if n == 1024 {
+                total.fetch_add(n, Ordering::Relaxed);
+                bytes.fetch_add(b, Ordering::Relaxed);
+                (n, b) = (0, 0);
+            }
+        } else {
+            // Nothing ready: publish the local count (the others may be
+            // waiting for it to reach the total).
+            total.fetch_add(n, Ordering::Relaxed);
+            bytes.fetch_add(b, Ordering::Relaxed);
+            (n, b) = (0, 0);
+            if last.elapsed() > Duration::from_secs(10) {
+                bail!("stalled after {} records", total.load(Ordering::Relaxed));
+            }
         }
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "consume group={} records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
-        a.group.as_deref().unwrap_or("-"),
-        n as f64 / secs,
-        bytes as f64 / secs / 1e6
-    );
+    total.fetch_add(n, Ordering::Relaxed);
+    bytes.fetch_add(b, Ordering::Relaxed);
     Ok(())
 }
 
