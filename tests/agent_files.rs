@@ -523,7 +523,15 @@ enum Sink {
     Kafka,
 }
 
+/// The two kill tests run one at a time: run together (the default, two
+/// test threads), the collector-sink run failed in about one of three tries
+/// with its reader seeing no new "copied" line for 60 s; each passes alone
+/// every time, under CPU load too. Not understood yet (see the closing note
+/// of the session that added the Kafka-sink run).
+static KILL_TESTS: Mutex<()> = Mutex::new(());
+
 fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
+    let _one_at_a_time = KILL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let (http, kafka) = (free_port(), free_port());
     let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
@@ -597,16 +605,20 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                 if n.is_multiple_of(400) {
                     let deadline = Instant::now() + Duration::from_secs(60);
                     // Distinct lines: the Kafka sink may repeat some.
-                    while seen
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .filter(|v| v.starts_with("copied"))
-                        .collect::<std::collections::HashSet<_>>()
-                        .len()
-                        < n
-                    {
-                        assert!(Instant::now() < deadline, "copied lines never shipped");
+                    let copied = || {
+                        seen.lock()
+                            .unwrap()
+                            .iter()
+                            .filter(|v| v.starts_with("copied"))
+                            .collect::<std::collections::HashSet<_>>()
+                            .len()
+                    };
+                    while copied() < n {
+                        assert!(
+                            Instant::now() < deadline,
+                            "copied lines never shipped: the reader saw {} of {n}",
+                            copied()
+                        );
                         std::thread::sleep(Duration::from_millis(20));
                     }
                     std::fs::copy(
