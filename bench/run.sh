@@ -396,7 +396,8 @@ for p in glob.glob(os.path.join(W, "kafka.*.tsv")):
     for r in tsv(p):
         size = int(r[1])
         kafka[(rep, size)] = dict(prps=float(r[2]), pmb=float(r[3]), crps=float(r[4]),
-                                  cmb=float(r[4]) * size / 1e6, rss=float(r[5]))
+                                  cmb=float(r[4]) * size / 1e6, rss=float(r[5]),
+                                  crps2=float(r[7]) if len(r) > 7 and r[7] else float("nan"))
 if dd or kafka:
     out.append("### Collector: Kafka produce (acks=all) and consume, against dd and cat\n")
     out.append("MB = 10^6 bytes of record payload. Ratios are per repetition (the baseline measured just before that repetition's kafka.sh run), then the median and min-max of those ratios.\n")
@@ -409,7 +410,8 @@ if dd or kafka:
         if not reps:
             continue
         for key, what, basis, bname in (("prps", "produce records/s", None, ""), ("pmb", "produce MB/s", dd, "dd"),
-                                         ("crps", "consume records/s", None, ""), ("cmb", "consume MB/s", cat, "cat")):
+                                         ("crps", "consume records/s", None, ""), ("cmb", "consume MB/s", cat, "cat"),
+                                         ("crps2", "consume records/s, two consumers on two partitions", None, "")):
             vs = [kafka[(x, size)][key] for x in reps]
             m, r = cells(vs)
             if basis:

@@ -555,6 +555,10 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                 .set("group.id", "soak")
                 .set("enable.auto.commit", "false")
                 .set("topic.metadata.refresh.interval.ms", "500")
+                // Should the position ever be reset, read everything again
+                // (it paces the copytruncate rotations only; the final read
+                // below is the check).
+                .set("auto.offset.reset", "earliest")
                 .create()
                 .unwrap();
             let mut tpl = TopicPartitionList::new();
@@ -562,8 +566,12 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                 .unwrap();
             consumer.assign(&tpl).unwrap();
             while !stop.load(Ordering::Relaxed) {
-                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-                    seen.lock().unwrap().push(value(&m.detach()));
+                match consumer.poll(Duration::from_millis(50)) {
+                    Some(Ok(m)) => seen.lock().unwrap().push(value(&m.detach())),
+                    // Collector restarts show here; logged to tell a
+                    // consumer that stalled from an agent that did.
+                    Some(Err(e)) => eprintln!("[reader] {e}"),
+                    None => {}
                 }
             }
         })
