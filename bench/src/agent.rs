@@ -132,20 +132,25 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `dd/Mon/yyyy:HH:MM:SS +0000` for unix seconds (UTC).
-fn clf_time(secs: u64) -> String {
-    // Howard Hinnant's days-to-civil.
+/// Unix seconds (UTC) as (year, month 1-12, day, seconds into the day),
+/// by Howard Hinnant's days-to-civil with March-based years (the leap day
+/// is the last day of the year).
+pub(crate) fn civil(secs: u64) -> (i64, i64, i64, u64) {
     let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
+    let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
+    let mp = (5 * doy + 2) / 153; // 0 = March
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (yoe + era * 400 + i64::from(m <= 2), m, d, secs % 86400)
+}
+
+/// `dd/Mon/yyyy:HH:MM:SS +0000` for unix seconds (UTC).
+fn clf_time(secs: u64) -> String {
+    let (y, m, d, rem) = civil(secs);
     format!(
         "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
         MONTHS[(m - 1) as usize],

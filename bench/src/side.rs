@@ -76,24 +76,7 @@ impl Rng {
 
 /// `yyyy-mm-ddTHH:MM:SS` (UTC) for unix seconds.
 fn iso_seconds(secs: u64) -> String {
-    // Days since 1970-01-01 to a civil date, with March-based years so the
-    // leap day is the last day of the year.
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let shifted = days + 719_468; // days since 0000-03-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day, rem) = crate::agent::civil(secs);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -147,65 +146,55 @@ impl KafkaSink {
         });
         let started = Instant::now();
         let mut sent = 0;
-        let result = match payload {
-            Payload::Lines(lines) => {
-                let meta = &lines.meta;
-                let mut out = Ok(());
-                for r in &lines.records {
-                    let mut headers = OwnedHeaders::new_with_capacity(3 + meta.labels.len())
-                        .insert(Header {
-                            key: "host",
-                            value: Some(meta.host.as_ref()),
-                        })
-                        .insert(Header {
-                            key: "path",
-                            value: Some(meta.path.as_ref()),
-                        })
-                        .insert(Header {
-                            key: "offset",
-                            value: Some(itoa(r.offset).as_bytes()),
-                        });
-                    for (k, v) in &meta.labels {
+        let mut result = Ok(());
+        for i in 0..records {
+            // One message per line (value, headers host/path/offset/labels)
+            // or per sample (key, value), as the collector sink's batches.
+            let record = BaseRecord::with_opaque_to(topic, Arc::clone(&state)).partition(partition);
+            let offset_text;
+            let json;
+            let record = match payload {
+                Payload::Lines(lines) => {
+                    let (r, meta) = (&lines.records[i], &lines.meta);
+                    offset_text = r.offset.to_string();
+                    let mut headers = OwnedHeaders::new_with_capacity(3 + meta.labels.len());
+                    for (key, value) in [
+                        ("host", meta.host.as_ref()),
+                        ("path", meta.path.as_ref()),
+                        ("offset", offset_text.as_bytes()),
+                    ]
+                    .into_iter()
+                    .chain(meta.labels.iter().map(|(k, v)| (k.as_str(), v.as_ref())))
+                    {
                         headers = headers.insert(Header {
-                            key: k.as_str(),
-                            value: Some(v.as_ref()),
+                            key,
+                            value: Some(value),
                         });
                     }
-                    let value: Bytes = match meta.encoding {
-                        Encoding::Text => r.value.clone(),
-                        Encoding::Json => batch::json_value(r, meta),
+                    json = match meta.encoding {
+                        Encoding::Text => None,
+                        Encoding::Json => Some(batch::json_value(r, meta)),
                     };
-                    let record = BaseRecord::with_opaque_to(topic, Arc::clone(&state))
-                        .partition(partition)
+                    record
                         .timestamp(r.timestamp)
                         .headers(headers)
-                        .payload(value.as_ref());
-                    out = self.produce(record).await;
-                    if out.is_err() {
-                        break;
-                    }
-                    sent += 1;
+                        .payload(json.as_ref().unwrap_or(&r.value).as_ref())
                 }
-                out
-            }
-            Payload::Keyed(keyed) => {
-                let mut out = Ok(());
-                for r in keyed.iter() {
-                    let record = BaseRecord::with_opaque_to(topic, Arc::clone(&state))
-                        .partition(partition)
+                Payload::Keyed(keyed) => {
+                    let r = &keyed[i];
+                    record
                         .timestamp(r.timestamp)
                         .key(r.key.as_ref())
-                        .payload(r.value.as_ref());
-                    out = self.produce(record).await;
-                    if out.is_err() {
-                        break;
-                    }
-                    sent += 1;
+                        .payload(r.value.as_ref())
                 }
-                out
+                Payload::Batch(_) => unreachable!("refused above"),
+            };
+            result = self.produce(record).await;
+            if result.is_err() {
+                break;
             }
-            Payload::Batch(_) => unreachable!("refused above"),
-        };
+            sent += 1;
+        }
         self.metrics.kafka_queue_depth.add(sent as i64);
         // The sender's slot, and those of records never handed over.
         state.settle(1 + records - sent);
@@ -330,11 +319,6 @@ impl KafkaSink {
             tracing::warn!(error = %e, "flushing the Kafka producer");
         }
     }
-}
-
-/// Decimal text of a file offset (the `offset` header).
-fn itoa(n: u64) -> String {
-    n.to_string()
 }
 
 /// librdkafka's callbacks: its global errors are counted, and a cluster

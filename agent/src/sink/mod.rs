@@ -113,23 +113,18 @@ impl Sink {
     ) -> JoinHandle<Result<Ack, SinkError>> {
         let sink = Arc::clone(self);
         let (source, topic) = (source.to_owned(), topic.to_owned());
-        match &**self {
-            Sink::Collector(_) => tokio::spawn(async move {
-                let Sink::Collector(s) = &*sink else {
-                    unreachable!()
-                };
-                s.send(&source, &topic, partition, payload).await
-            }),
-            Sink::Kafka(s) => {
-                let queued = s.enqueue(&topic, partition, &payload).await;
-                tokio::spawn(async move {
-                    let Sink::Kafka(s) = &*sink else {
-                        unreachable!()
-                    };
-                    s.delivered(&source, queued?).await
-                })
+        // The Kafka sink enqueues here, in the caller's order; only the wait
+        // for delivery reports runs apart.
+        let queued = match &**self {
+            Sink::Kafka(k) => Some(k.enqueue(&topic, partition, &payload).await),
+            Sink::Collector(_) => None,
+        };
+        tokio::spawn(async move {
+            match (&*sink, queued) {
+                (Sink::Kafka(k), Some(queued)) => k.delivered(&source, queued?).await,
+                _ => sink.send(&source, &topic, partition, payload).await,
             }
-        }
+        })
     }
 
     /// The topic's partition count.
