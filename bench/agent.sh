@@ -101,7 +101,12 @@ start_agent() {
   case $3 in
     kafka-*) sink="    type: kafka
     brokers: [\"$KAFKA\"]
-    compression: ${3#kafka-}" ;;
+    compression: ${3#kafka-}"
+      # KAFKA_OPTIONS="k=v ...": librdkafka properties for the Kafka sink.
+      if [ -n "${KAFKA_OPTIONS:-}" ]; then
+        sink+=$'\n    options:'
+        for kv in $KAFKA_OPTIONS; do sink+=$'\n'"      \"${kv%%=*}\": \"${kv#*=}\""; done
+      fi ;;
     *) sink="    type: collector
     url: http://$CHTTP
     compression: $3" ;;

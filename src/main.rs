@@ -19,6 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use config::{Config, DEFAULT_CONFIG};
 
+/// See Cargo.toml: jemalloc also serves librdkafka's mallocs.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "logship",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -30,6 +31,10 @@ pub struct ProduceArgs {
     batch_bytes: u32,
     #[arg(long, default_value = "none")]
     compression: String,
+    /// Headers per record (`h0`.. with 16-byte values), as the agent's Kafka
+    /// sink sends host, path and offset: librdkafka's cost for that shape.
+    #[arg(long, default_value_t = 0)]
+    headers: usize,
     /// Extra librdkafka properties, key=value.
     #[arg(long = "set")]
     set: Vec<String>,
@@ -84,9 +89,20 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
         .create_with_context(CountFailures::default())
         .context("creating producer")?;
     let payload = vec![b'x'; a.record_bytes];
+    let names: Vec<String> = (0..a.headers).map(|i| format!("h{i}")).collect();
     let started = Instant::now();
     for _ in 0..a.records {
         let mut record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&payload[..]);
+        if !names.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(names.len());
+            for name in &names {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(&payload[..16.min(payload.len())]),
+                });
+            }
+            record = record.headers(headers);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
