@@ -7,8 +7,9 @@
 #   kafka     per repetition: `dd bs=1M conv=fdatasync` and page-cache `cat`
 #             baselines, then bench/kafka.sh (rdkafka produce, acks=all,
 #             and consume; 100 B and 1 KiB records)
-#   agent     bench/agent.sh end to end, gzip and zstd, on access-log and on
-#             JSON application-log files, beside `gzip -1` / `zstd -1` on the
+#   agent     bench/agent.sh end to end, gzip, zstd, lz4 and the Kafka sink
+#             (lz4), on access-log and on
+#             JSON application-log files, beside `gzip -1` / `zstd -1` / `lz4 -1` on the
 #             same file in the same repetition
 #   rsyslog   bench/rsyslog.sh: the same files shipped by logship and by
 #             rsyslog (imfile -> omkafka) into the same collector
@@ -209,7 +210,7 @@ scen_agent() {
   local kind
   for kind in access json; do
     log "agent: $kind lines, bench/agent.sh"
-    sub "agent.$kind" REPS="$REPS" SIZE_MIB="$SIZE_MIB" LOG_KIND="$kind" CODECS="gzip zstd" LATENCY=0 FANOUT=0 \
+    sub "agent.$kind" REPS="$REPS" SIZE_MIB="$SIZE_MIB" LOG_KIND="$kind" CODECS="gzip zstd lz4 kafka-lz4" LATENCY=0 FANOUT=0 \
       KEEP_RAW="$work/agent.$kind.tsv" -- bench/agent.sh
   done
 }
@@ -397,6 +398,7 @@ for p in glob.glob(os.path.join(W, "kafka.*.tsv")):
         size = int(r[1])
         kafka[(rep, size)] = dict(prps=float(r[2]), pmb=float(r[3]), crps=float(r[4]),
                                   cmb=float(r[4]) * size / 1e6, rss=float(r[5]),
+                                  app=float(r[6]) if len(r) > 6 and r[6] else float("nan"),
                                   crps2=float(r[7]) if len(r) > 7 and r[7] else float("nan"))
 if dd or kafka:
     out.append("### Collector: Kafka produce (acks=all) and consume, against dd and cat\n")
@@ -439,23 +441,24 @@ for kind in ("access", "json"):
     rows = tsv(os.path.join(W, f"agent.{kind}.tsv"))
     if rows:
         agent_rows[kind] = rows
+AGENT_CODECS = ("gzip", "zstd", "lz4", "kafka-lz4")
 def av(kind, k, key):
     return {r[0]: float(r[3]) for r in agent_rows.get(kind, []) if r[1] == k and r[2] == key}
 if agent_rows:
-    out.append("### Agent -> collector end to end, against `gzip -1` and `zstd -1` on the same file\n")
-    out.append(f"A {os.environ['SIZE_MIB']} MiB file, read from the page cache; HTTP ingest with fsync before each ack. Ratios are to the same repetition's single-core `gzip -1` / `zstd -1 -c FILE > /dev/null`. CPU s per GB: the agent's utime+stime per 10^9 bytes of file.\n")
+    out.append("### Agent -> collector end to end, against `gzip -1`, `zstd -1` and `lz4 -1` on the same file\n")
+    out.append(f"A {os.environ['SIZE_MIB']} MiB file, read from the page cache; HTTP ingest with fsync before each ack (`kafka-lz4`: the Kafka sink, librdkafka to the collector's Kafka port, acks=all). Ratios are to the same repetition's single-core `gzip -1` / `zstd -1` / `lz4 -1 -c FILE > /dev/null`. CPU s per GB: the agent's utime+stime per 10^9 bytes of file.\n")
     out.append("| file | measurement | median | min-max | ratio to baseline | ratio min-max |")
     out.append("|---|---|---:|---:|---:|---:|")
     for kind, rows in agent_rows.items():
         nbytes = None
-        for tool in ("gzip", "zstd"):
+        for tool in ("gzip", "zstd", "lz4"):
             m, r = cells(av(kind, "base", tool).values())
             out.append(f"| {kind} | baseline `{tool} -1` (MB/s) | {m} | {r} | 1 | - |")
-        for codec in ("gzip", "zstd"):
+        for codec in AGENT_CODECS:
             mb = av(kind, "e2e", f"{codec}.MBps")
             if not mb:
                 continue
-            b = av(kind, "base", codec)
+            b = av(kind, "base", codec.removeprefix("kafka-"))
             q = [mb[x] / b[x] for x in mb if x in b]
             m, r = cells(mb.values()); qm, qr = cells(q)
             out.append(f"| {kind} | agent {codec}: MB/s end to end | {m} | {r} | {qm} | {qr} |")
@@ -474,7 +477,9 @@ if agent_rows:
     groups = list(agent_rows)
     series = []
     for t, k, key in (("agent gzip", "e2e", "gzip.MBps"), ("gzip -1", "base", "gzip"),
-                      ("agent zstd", "e2e", "zstd.MBps"), ("zstd -1", "base", "zstd")):
+                      ("agent zstd", "e2e", "zstd.MBps"), ("zstd -1", "base", "zstd"),
+                      ("agent lz4", "e2e", "lz4.MBps"), ("agent Kafka sink lz4", "e2e", "kafka-lz4.MBps"),
+                      ("lz4 -1", "base", "lz4")):
         series.append((t, [stats(av(kind, k, key).values()) for kind in groups]))
     chart("agent-throughput", "Agent -> collector end to end vs single-core compressors, same file",
           "MB/s of log file", [f"{g} log" for g in groups], series)
@@ -556,7 +561,7 @@ if res or agent_rows:
         m, r = cells(rv("agent_cpu")); out.append(f"| {files} files, {rate} lines/s for {secs} s | agent CPU s (whole run) | {m} | {r} |")
         m, r = cells(rv("fds")); out.append(f"| {files} files | agent max open descriptors | {m} | {r} |")
     for kind in agent_rows:
-        for codec in ("gzip", "zstd"):
+        for codec in AGENT_CODECS:
             v = av(kind, "e2e", f"{codec}.agent_rss")
             if v:
                 m, r = cells([x / 1024 for x in v.values()]); out.append(f"| full load, {kind} file, {codec} | agent peak RSS (MiB) | {m} | {r} |")
@@ -567,7 +572,7 @@ if res or agent_rows:
         groups += [f"idle, {files} files", f"{files} files, {rate} lines/s"]
         col += [stats([v / 1024 for v in rv("idle_rss")]), stats([v / 1024 for v in rv("rss")])]
     for kind in agent_rows:
-        for codec in ("gzip", "zstd"):
+        for codec in AGENT_CODECS:
             v = av(kind, "e2e", f"{codec}.agent_rss")
             if v:
                 groups.append(f"full load {kind} {codec}")
@@ -596,6 +601,50 @@ if st:
     out.append(f"| (the clean stop itself: SIGTERM -> exit) | - | {m} | {mm} | - | - |")
     out.append("")
     chart("startup", f"Collector start-up with {os.environ['PARTITIONS']} partitions", "seconds to ready", sgroups, [("exec -> ready", scol)])
+
+# ----- the other issues' targets, as this run measured them
+def med_of(vs):
+    vs = [v for v in vs if v == v]
+    return statistics.median(vs) if vs else None
+def kafka_med(size, key):
+    return med_of([v[key] for k, v in kafka.items() if k[1] == size])
+def agent_med(key, kind="access"):
+    return med_of(list(av(kind, "e2e", key).values()))
+def agent_ratio(num, den, kind="access"):
+    a, b = av(kind, "e2e", num), av(kind, "e2e", den)
+    return med_of([a[x] / b[x] for x in a if x in b])
+issue_targets = []
+def target(issue, what, value, goal, ok, unit=""):
+    if value is not None:
+        issue_targets.append((issue, what, fmt(value, unit), goal, "met" if ok(value) else "**not met**"))
+target("storage/Kafka", "produce, 100 B records (records/s)", kafka_med(100, "prps"), ">= 1,000,000", lambda v: v >= 1e6)
+target("storage/Kafka", "consume, 100 B records, one consumer (records/s)", kafka_med(100, "crps"), ">= 1,500,000", lambda v: v >= 1.5e6)
+target("storage/Kafka", "consume, 100 B records, two consumers (records/s)", kafka_med(100, "crps2"), ">= 1,500,000", lambda v: v >= 1.5e6)
+app_q = med_of([v["pmb"] / v["app"] for k, v in kafka.items() if k[1] == 1024])
+target("storage/Kafka", "produce, 1 KiB records / storage append bandwidth", app_q, ">= 0.5", lambda v: v >= 0.5)
+rss_meds = [m / 1024 for m in (kafka_med(100, "rss"), kafka_med(1024, "rss")) if m is not None]
+target("storage/Kafka", "collector peak RSS during produce/consume (MiB, larger record size's median)",
+       max(rss_meds) if rss_meds else None, "<= 128", lambda v: v <= 128)
+target("agent", "access log, gzip, end to end (MB/s)", agent_med("gzip.MBps"), ">= 150", lambda v: v >= 150)
+best = max([m for m in (agent_med("zstd.MBps"), agent_med("lz4.MBps")) if m is not None], default=None)
+target("agent", "access log, the faster of zstd and lz4, end to end (MB/s)", best, ">= 300", lambda v: v >= 300)
+full_rss = [agent_med(f"{c}.agent_rss") for c in ("gzip", "zstd", "lz4")]
+full_rss = [v / 1024 for v in full_rss if v is not None]
+target("agent", "agent peak RSS, access log at full load, worst codec (MiB)", max(full_rss) if full_rss else None, "<= 48", lambda v: v <= 48)
+fan = med_of([v / 1024 for v in rv("rss")]) if res else None
+target("agent", "agent peak RSS, 1,000 files written to (MiB)", fan, "<= 48", lambda v: v <= 48)
+p99 = med_of(lat.get("10", {}).get("p99_ms", [])) if lat else None
+target("agent", "write -> consume p99 at 10 MB/s (ms)", p99, "<= 20", lambda v: v <= 20)
+target("metrics sources / Kafka sink", "Kafka sink / HTTP sink, lz4, access log (MB/s ratio)",
+       agent_ratio("kafka-lz4.MBps", "lz4.MBps"), ">= 0.8", lambda v: v >= 0.8)
+if issue_targets:
+    out.append("### The other issues' targets, as measured in this run\n")
+    out.append("Medians over the repetitions above (for ratios: the median of per-repetition ratios).\n")
+    out.append("| issue | measurement | this run | target | result |")
+    out.append("|---|---|---:|---|---|")
+    for row in issue_targets:
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
 
 # ----- targets and charts
 if target_lines:
