@@ -4,6 +4,8 @@
 # against baselines measured in the same run, plus PNG charts (gnuplot).
 # It drives the other scripts and parses what they keep:
 #
+#   storage   bench/storage.sh: appends and reads of the storage engine beside
+#             dd and cat, and start-up with 1,000 partitions (in-process)
 #   kafka     per repetition: `dd bs=1M conv=fdatasync` and page-cache `cat`
 #             baselines, then bench/kafka.sh (rdkafka produce, acks=all,
 #             and consume; 100 B and 1 KiB records)
@@ -35,7 +37,8 @@
 #   APPEND_MIB 512/16 (kafka.sh's storage baseline); LAT_RATES "1 10 50" /
 #   "1 5 10" MB/s; LAT_SECONDS 10/2; FAN_FILES 1000/1000; FAN_RATE 5000/1000;
 #   FAN_SECONDS 20/3; FAN_IDLE_SECONDS 10/2; PARTITIONS 1000/1000;
-#   DATA_MIB 3072/64; LOAD_SECONDS 1/1; SCENARIOS all; PROFILE release/debug
+#   DATA_MIB 3072/64; LOAD_SECONDS 1/1; STORAGE_MIB 1024/16 (MiB per append
+#   run); SCENARIOS all; PROFILE release/debug
 #   (smoke reuses the debug build `cargo test` made; set PROFILE=release to
 #   smoke the release build); BIN_DIR (use these binaries, no cargo);
 #   RESULTS 1/0 (append to bench/RESULTS.md); CHARTS_DIR bench/charts / a
@@ -54,6 +57,7 @@ if [ "$SMOKE" = 1 ]; then
   : "${REPS:=1}" "${SIZE_MIB:=4}" "${RECORDS:=20000}" "${DD_MIB:=32}" "${APPEND_MIB:=16}"
   : "${LAT_RATES:=1 5 10}" "${LAT_SECONDS:=2}" "${FAN_FILES:=1000}" "${FAN_RATE:=1000}"
   : "${FAN_SECONDS:=3}" "${FAN_IDLE_SECONDS:=2}" "${DATA_MIB:=64}" "${PROFILE:=debug}" "${RESULTS:=0}"
+  : "${STORAGE_MIB:=16}"
 fi
 REPS=${REPS:-3}
 SIZE_MIB=${SIZE_MIB:-512}
@@ -69,7 +73,8 @@ FAN_IDLE_SECONDS=${FAN_IDLE_SECONDS:-10}
 PARTITIONS=${PARTITIONS:-1000}
 DATA_MIB=${DATA_MIB:-3072}
 LOAD_SECONDS=${LOAD_SECONDS:-1}
-SCENARIOS=${SCENARIOS:-kafka agent rsyslog latency resources startup}
+STORAGE_MIB=${STORAGE_MIB:-1024}
+SCENARIOS=${SCENARIOS:-storage kafka agent rsyslog latency resources startup}
 PROFILE=${PROFILE:-release}
 RESULTS=${RESULTS:-1}
 INSTALL=${INSTALL:-1}
@@ -186,6 +191,12 @@ sub() { # NAME VAR=VALUE... -- SCRIPT
   for a in "${env[@]}"; do line+="${a%%=*}=$(printf %q "${a#*=}") "; done
   echo "${line}bash $*" | sed "s|$work|\$WORK|g" >> "$work/commands.txt"
   env "${env[@]}" BIN_DIR="$BIN_DIR" bash "$@" >> "$work/$name.out" 2>> "$work/$name.log"
+}
+
+scen_storage() {
+  log "storage: bench/storage.sh (append and read beside dd and cat, start-up)"
+  sub storage REPS="$REPS" TOTAL_MIB="$STORAGE_MIB" DD_MIB="$DD_MIB" FSYNC_COUNTS=0 KEEP_RAW="$work/storage.raw" \
+    -- bench/storage.sh
 }
 
 scen_kafka() {
@@ -386,6 +397,39 @@ plot {', '.join(uses)}
         problems.append(f"chart {name}: gnuplot failed: {r.stderr.strip()[:300]}")
     else:
         charts.append((name, title))
+
+# ----- storage engine
+def kv_raw(path):
+    try:
+        return [dict(f.split("=", 1) for f in l.split() if "=" in f) for l in open(path) if l.strip()]
+    except FileNotFoundError:
+        return []
+sraw = kv_raw(os.path.join(W, "storage.raw"))
+def s_rate(kind):
+    return {r["rep"]: float(r["bytes"]) / float(r["secs"]) / 1e6 for r in sraw if r.get("kind") == kind}
+s_dd, s_cat = s_rate("dd"), s_rate("cat")
+def s_append(batch, appenders, flush):
+    return {r["rep"]: float(r["MBps"]) for r in sraw if r.get("kind") == "append" and r["batch"] == str(batch)
+            and r["appenders"] == str(appenders) and r["flush"] == flush}
+s_read = {r["rep"]: float(r["MBps"]) for r in sraw if r.get("kind") == "read"}
+s_start = [float(r["clean_open_secs"]) for r in sraw if r.get("kind") == "startup"]
+if sraw:
+    out.append("### Storage engine: append (1 KiB records) and sequential read, against dd and cat\n")
+    out.append("bench/storage.sh in-process (`logship-bench append|read|startup`). Ratios are to the same repetition's `dd conv=fdatasync` (appends) or page-cache `cat` (reads). flush=always: group-commit fsync before each append returns (the default); os: the page cache.\n")
+    out.append("| measurement | median MB/s | min-max | ratio | ratio min-max |")
+    out.append("|---|---:|---:|---:|---:|")
+    m, r = cells(s_dd.values()); out.append(f"| `dd bs=1M conv=fdatasync` | {m} | {r} | 1 | - |")
+    m, r = cells(s_cat.values()); out.append(f"| `cat`, page cache | {m} | {r} | 1 | - |")
+    for flush in ("always", "os"):
+        for batch, bl in ((16384, "16 KiB"), (1048576, "1 MiB")):
+            for n in (1, 8):
+                a = s_append(batch, n, flush)
+                m, r = cells(a.values()); qm, qr = cells([a[x] / s_dd[x] for x in a if x in s_dd])
+                out.append(f"| append, {bl} batches, {n} appender(s), flush={flush} | {m} | {r} | {qm} | {qr} |")
+    m, r = cells(s_read.values()); qm, qr = cells([s_read[x] / s_cat[x] for x in s_read if x in s_cat])
+    out.append(f"| sequential read | {m} | {r} | {qm} | {qr} |")
+    m, r = cells(s_start); out.append(f"| start-up after a clean shutdown, 1,000 partitions (s) | {m} | {r} | - | - |")
+    out.append("")
 
 # ----- collector produce / consume
 base = tsv(os.path.join(W, "base.tsv"))
@@ -617,6 +661,13 @@ issue_targets = []
 def target(issue, what, value, goal, ok, unit=""):
     if value is not None:
         issue_targets.append((issue, what, fmt(value, unit), goal, "met" if ok(value) else "**not met**"))
+a8 = s_append(1048576, 8, "always")
+target("storage", "append, 1 MiB batches, 8 appenders, fsync / dd fdatasync",
+       med_of([a8[x] / s_dd[x] for x in a8 if x in s_dd]), ">= 0.7", lambda v: v >= 0.7)
+target("storage", "append, 16 KiB batches, 8 appenders, fsync (MB/s)",
+       med_of(list(s_append(16384, 8, "always").values())), ">= 100", lambda v: v >= 100)
+target("storage", "sequential read (MB/s)", med_of(list(s_read.values())), ">= 1,000", lambda v: v >= 1000)
+target("storage", "start-up after a clean shutdown, 1,000 partitions (s)", med_of(s_start), "< 1", lambda v: v < 1)
 target("storage/Kafka", "produce, 100 B records (records/s)", kafka_med(100, "prps"), ">= 1,000,000", lambda v: v >= 1e6)
 target("storage/Kafka", "consume, 100 B records, one consumer (records/s)", kafka_med(100, "crps"), ">= 1,500,000", lambda v: v >= 1.5e6)
 target("storage/Kafka", "consume, 100 B records, two consumers (records/s)", kafka_med(100, "crps2"), ">= 1,500,000", lambda v: v >= 1.5e6)
@@ -679,7 +730,7 @@ if [ "$SMOKE" != 1 ] && [ "$RESULTS" = 1 ]; then
     echo "### Commands"
     echo
     echo '```sh'
-    echo "bash bench/run.sh   # REPS=$REPS SIZE_MIB=$SIZE_MIB RECORDS=$RECORDS DD_MIB=$DD_MIB LAT_RATES=\"$LAT_RATES\" PARTITIONS=$PARTITIONS DATA_MIB=$DATA_MIB"
+    echo "bash bench/run.sh   # REPS=$REPS STORAGE_MIB=$STORAGE_MIB SIZE_MIB=$SIZE_MIB RECORDS=$RECORDS DD_MIB=$DD_MIB LAT_RATES=\"$LAT_RATES\" PARTITIONS=$PARTITIONS DATA_MIB=$DATA_MIB"
     echo "# which ran, in this order (\$WORK is its scratch directory):"
     cat "$work/commands.txt"
     echo '```'

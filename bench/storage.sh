@@ -24,6 +24,8 @@
 #   TMPDIR            where scratch files go (default /tmp). Every file is
 #                     removed as soon as it has been measured, and on exit.
 #   KEEP_RAW=FILE     also keep the raw result lines in FILE
+#   BIN_DIR=DIR       use DIR/logship-bench instead of building one
+#   DD_MIB=1024       size of the dd/cat baseline file
 set -euo pipefail
 export LC_ALL=C
 
@@ -35,7 +37,7 @@ REPS=${REPS:-5}
 TOTAL_MIB=${TOTAL_MIB:-1024}
 FSYNC_COUNTS=${FSYNC_COUNTS:-1}
 RECORD_BYTES=1024
-DD_MIB=1024 # the issue's baseline is fixed at 1 GiB
+DD_MIB=${DD_MIB:-1024} # the issue's baseline is 1 GiB; smaller only for smoke runs
 DSYNC_COUNT=500
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,11 +48,15 @@ need cargo
 need dd
 need python3
 
-echo "== building release harness" >&2
-cargo build --release --quiet --bin logship-bench
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bench="$target_dir/release/logship-bench"
+if [[ -n "${BIN_DIR:-}" ]]; then
+    bench="$(cd "$BIN_DIR" && pwd)/logship-bench"
+else
+    echo "== building release harness" >&2
+    cargo build --release --quiet --bin logship-bench
+    target_dir=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    bench="$target_dir/release/logship-bench"
+fi
 [[ -x "$bench" ]] || { echo "storage.sh: $bench not built" >&2; exit 1; }
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/logship-bench.XXXXXX")

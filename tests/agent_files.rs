@@ -583,11 +583,12 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
     let writing = Arc::new(AtomicBool::new(true));
     let written: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
     let writer = {
-        let (logs, writing, written, seen) = (
+        let (logs, writing, written, seen, bootstrap) = (
             logs.clone(),
             Arc::clone(&writing),
             Arc::clone(&written),
             Arc::clone(&seen),
+            bootstrap.clone(),
         );
         std::thread::spawn(move || {
             let pad = "p".repeat(80);
@@ -622,11 +623,19 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                             .len()
                     };
                     while copied() < n {
-                        assert!(
-                            Instant::now() < deadline,
-                            "copied lines never shipped: the reader saw {} of {n}",
-                            copied()
-                        );
+                        if Instant::now() >= deadline {
+                            // Tell a stalled agent from a stalled reader.
+                            let in_topic = read_topic(&bootstrap, "app")
+                                .iter()
+                                .map(value)
+                                .filter(|v| v.starts_with("copied"))
+                                .collect::<std::collections::HashSet<_>>()
+                                .len();
+                            panic!(
+                                "copied lines never shipped: the reader saw {} of {n}; a fresh read of the topic finds {in_topic}",
+                                copied()
+                            );
+                        }
                         std::thread::sleep(Duration::from_millis(20));
                     }
                     std::fs::copy(

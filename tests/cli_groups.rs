@@ -192,16 +192,8 @@ fn describe_shows_an_active_member() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kills the member however the test ends.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let stdout = member.stdout.take().unwrap();
-    let mut member = Kill(member);
+    let mut member = KillOnDrop(member);
     let (printed_tx, printed) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {

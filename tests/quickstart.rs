@@ -38,6 +38,34 @@ fn a_readable_log() -> Option<std::path::PathBuf> {
         .find(|p| std::fs::File::open(p).is_ok() && p.metadata().is_ok_and(|m| m.len() > 0))
 }
 
+/// `logship consume --topic T --from-beginning --max-messages 1`, as the
+/// README says. Consumers never auto-create topics and the agent creates
+/// each with its first send, so an early try may find none yet: retried.
+fn first_record(kafka: std::net::SocketAddr, topic: &str) -> String {
+    let args = [
+        "consume",
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        "1",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cli_run(kafka, &args, "");
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("UnknownTopicOrPartition") && Instant::now() < deadline,
+            "logship {args:?} failed ({}): {err}",
+            out.status
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     let log = a_readable_log()
@@ -45,7 +73,8 @@ fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(LOGSHIP);
     command.arg("run").current_dir(dir.path());
-    let (mut child, rx) = spawn_logged(command, "quickstart");
+    let (child, rx) = spawn_logged(command, "quickstart");
+    let mut child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut collector, mut agent) = (false, false);
     while !(collector && agent) {
@@ -59,18 +88,7 @@ fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     let kafka = "127.0.0.1:9092".parse().unwrap();
 
     // Host metrics arrive within one interval (the first is immediate).
-    let metrics = cli_ok(
-        kafka,
-        &[
-            "consume",
-            "--topic",
-            "metrics",
-            "--from-beginning",
-            "--max-messages",
-            "1",
-        ],
-        "",
-    );
+    let metrics = first_record(kafka, "metrics");
     let sample: serde_json::Value = serde_json::from_str(metrics.trim()).unwrap();
     assert!(
         sample["name"].as_str().unwrap().starts_with("host_"),
@@ -78,18 +96,7 @@ fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     );
 
     // This machine's logs: some line of a readable log file.
-    let out = cli_ok(
-        kafka,
-        &[
-            "consume",
-            "--topic",
-            "logs",
-            "--from-beginning",
-            "--max-messages",
-            "1",
-        ],
-        "",
-    );
+    let out = first_record(kafka, "logs");
     assert!(
         !out.trim().is_empty(),
         "a line of {} or another log",
@@ -106,9 +113,9 @@ fn logship_run_without_config_ships_this_machines_logs_and_host_metrics() {
     assert!(dir.path().join("data").is_dir());
     assert!(dir.path().join("agent-data").is_dir());
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
-    let status = wait_timeout(&mut child, Duration::from_secs(30));
+    let status = wait_timeout(&mut child.0, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
 }

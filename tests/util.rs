@@ -42,6 +42,17 @@ impl Drop for Running {
     }
 }
 
+/// A child process killed however the test ends (a panicking test must
+/// not leave it holding ports the next test wants).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + limit;
     loop {
