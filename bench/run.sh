@@ -9,10 +9,10 @@
 #   kafka     per repetition: `dd bs=1M conv=fdatasync` and page-cache `cat`
 #             baselines, then bench/kafka.sh (rdkafka produce, acks=all,
 #             and consume; 100 B and 1 KiB records)
-#   agent     bench/agent.sh end to end, gzip, zstd, lz4 and the Kafka sink
-#             (lz4), on access-log and on
-#             JSON application-log files, beside `gzip -1` / `zstd -1` / `lz4 -1` on the
-#             same file in the same repetition
+#   agent     bench/agent.sh end to end (gzip, zstd, lz4, and the Kafka sink
+#             with lz4) on access-log and JSON application-log files, beside
+#             `gzip -1` / `zstd -1` / `lz4 -1` on the same file in the same
+#             repetition
 #   rsyslog   bench/rsyslog.sh: the same files shipped by logship and by
 #             rsyslog (imfile -> omkafka) into the same collector
 #   latency   bench/agent.sh's write -> consume latency at each of LAT_RATES
@@ -329,10 +329,11 @@ def tsv(path):
     except FileNotFoundError:
         return []
 
-def kv_lines(path, prefix):
+def kv_lines(path, prefix=None):
+    """key=value fields of each line starting with `prefix ` (or of every line)."""
     try:
-        return [dict(f.split("=", 1) for f in l.split()[1:] if "=" in f)
-                for l in open(path) if l.startswith(prefix + " ")]
+        return [dict(f.split("=", 1) for f in l.split() if "=" in f)
+                for l in open(path) if l.strip() and (prefix is None or l.startswith(prefix + " "))]
     except FileNotFoundError:
         return []
 
@@ -347,9 +348,24 @@ def fmt(x, unit=""):
     s = f"{x:,.0f}" if a >= 100 else f"{x:.1f}" if a >= 10 else f"{x:.2f}" if a >= 0.1 else f"{x:.3f}"
     return s + unit
 
+def table_head(title, note, header, align):
+    """A section's heading, its note and a Markdown table's first two rows."""
+    out.append(f"### {title}\n")
+    out.append(note + "\n")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(align) + "|")
+
 def cells(vs):
     s = stats(vs)
     return ("-", "-") if s is None else (fmt(s[0]), f"{fmt(s[1])}-{fmt(s[2])}")
+
+def med_of(vs):
+    s = stats(vs)
+    return s[0] if s else None
+
+def per_rep(a, b):
+    """a / b within each repetition both dicts (rep -> value) have."""
+    return [a[x] / b[x] for x in a if x in b]
 
 out = []
 charts = []
@@ -399,12 +415,7 @@ plot {', '.join(uses)}
         charts.append((name, title))
 
 # ----- storage engine
-def kv_raw(path):
-    try:
-        return [dict(f.split("=", 1) for f in l.split() if "=" in f) for l in open(path) if l.strip()]
-    except FileNotFoundError:
-        return []
-sraw = kv_raw(os.path.join(W, "storage.raw"))
+sraw = kv_lines(os.path.join(W, "storage.raw"))
 def s_rate(kind):
     return {r["rep"]: float(r["bytes"]) / float(r["secs"]) / 1e6 for r in sraw if r.get("kind") == kind}
 s_dd, s_cat = s_rate("dd"), s_rate("cat")
@@ -414,19 +425,18 @@ def s_append(batch, appenders, flush):
 s_read = {r["rep"]: float(r["MBps"]) for r in sraw if r.get("kind") == "read"}
 s_start = [float(r["clean_open_secs"]) for r in sraw if r.get("kind") == "startup"]
 if sraw:
-    out.append("### Storage engine: append (1 KiB records) and sequential read, against dd and cat\n")
-    out.append("bench/storage.sh in-process (`logship-bench append|read|startup`). Ratios are to the same repetition's `dd conv=fdatasync` (appends) or page-cache `cat` (reads). flush=always: group-commit fsync before each append returns (the default); os: the page cache.\n")
-    out.append("| measurement | median MB/s | min-max | ratio | ratio min-max |")
-    out.append("|---|---:|---:|---:|---:|")
+    table_head("Storage engine: append (1 KiB records) and sequential read, against dd and cat",
+               "bench/storage.sh in-process (`logship-bench append|read|startup`). Ratios are to the same repetition's `dd conv=fdatasync` (appends) or page-cache `cat` (reads). flush=always: group-commit fsync before each append returns (the default); os: the page cache.",
+               ("measurement", "median MB/s", "min-max", "ratio", "ratio min-max"), ("---", "---:", "---:", "---:", "---:"))
     m, r = cells(s_dd.values()); out.append(f"| `dd bs=1M conv=fdatasync` | {m} | {r} | 1 | - |")
     m, r = cells(s_cat.values()); out.append(f"| `cat`, page cache | {m} | {r} | 1 | - |")
     for flush in ("always", "os"):
         for batch, bl in ((16384, "16 KiB"), (1048576, "1 MiB")):
             for n in (1, 8):
                 a = s_append(batch, n, flush)
-                m, r = cells(a.values()); qm, qr = cells([a[x] / s_dd[x] for x in a if x in s_dd])
+                m, r = cells(a.values()); qm, qr = cells(per_rep(a, s_dd))
                 out.append(f"| append, {bl} batches, {n} appender(s), flush={flush} | {m} | {r} | {qm} | {qr} |")
-    m, r = cells(s_read.values()); qm, qr = cells([s_read[x] / s_cat[x] for x in s_read if x in s_cat])
+    m, r = cells(s_read.values()); qm, qr = cells(per_rep(s_read, s_cat))
     out.append(f"| sequential read | {m} | {r} | {qm} | {qr} |")
     m, r = cells(s_start); out.append(f"| start-up after a clean shutdown, 1,000 partitions (s) | {m} | {r} | - | - |")
     out.append("")
@@ -445,10 +455,9 @@ for p in glob.glob(os.path.join(W, "kafka.*.tsv")):
                                   app=float(r[6]) if len(r) > 6 and r[6] else float("nan"),
                                   crps2=float(r[7]) if len(r) > 7 and r[7] else float("nan"))
 if dd or kafka:
-    out.append("### Collector: Kafka produce (acks=all) and consume, against dd and cat\n")
-    out.append("MB = 10^6 bytes of record payload. Ratios are per repetition (the baseline measured just before that repetition's kafka.sh run), then the median and min-max of those ratios.\n")
-    out.append("| measurement | median | min-max | ratio | ratio min-max | baseline |")
-    out.append("|---|---:|---:|---:|---:|---|")
+    table_head("Collector: Kafka produce (acks=all) and consume, against dd and cat",
+               "MB = 10^6 bytes of record payload. Ratios are per repetition (the baseline measured just before that repetition's kafka.sh run), then the median and min-max of those ratios.",
+               ("measurement", "median", "min-max", "ratio", "ratio min-max", "baseline"), ("---", "---:", "---:", "---:", "---:", "---"))
     m, r = cells(dd.values()); out.append(f"| `dd bs=1M count={os.environ['DD_MIB']} conv=fdatasync` (MB/s) | {m} | {r} | 1 | - | - |")
     m, r = cells(cat.values()); out.append(f"| `cat` of that file, page cache (MB/s) | {m} | {r} | 1 | - | - |")
     for size, label in ((100, "100 B"), (1024, "1 KiB")):
@@ -503,8 +512,7 @@ if agent_rows:
             if not mb:
                 continue
             b = av(kind, "base", codec.removeprefix("kafka-"))
-            q = [mb[x] / b[x] for x in mb if x in b]
-            m, r = cells(mb.values()); qm, qr = cells(q)
+            m, r = cells(mb.values()); qm, qr = cells(per_rep(mb, b))
             out.append(f"| {kind} | agent {codec}: MB/s end to end | {m} | {r} | {qm} | {qr} |")
             lines = av(kind, "e2e", f"{codec}.lines")
             m, r = cells(lines.values())
@@ -647,23 +655,19 @@ if st:
     chart("startup", f"Collector start-up with {os.environ['PARTITIONS']} partitions", "seconds to ready", sgroups, [("exec -> ready", scol)])
 
 # ----- the other issues' targets, as this run measured them
-def med_of(vs):
-    vs = [v for v in vs if v == v]
-    return statistics.median(vs) if vs else None
 def kafka_med(size, key):
     return med_of([v[key] for k, v in kafka.items() if k[1] == size])
 def agent_med(key, kind="access"):
     return med_of(list(av(kind, "e2e", key).values()))
 def agent_ratio(num, den, kind="access"):
-    a, b = av(kind, "e2e", num), av(kind, "e2e", den)
-    return med_of([a[x] / b[x] for x in a if x in b])
+    return med_of(per_rep(av(kind, "e2e", num), av(kind, "e2e", den)))
 issue_targets = []
-def target(issue, what, value, goal, ok, unit=""):
+def target(issue, what, value, goal, ok):
     if value is not None:
-        issue_targets.append((issue, what, fmt(value, unit), goal, "met" if ok(value) else "**not met**"))
+        issue_targets.append((issue, what, fmt(value), goal, "met" if ok(value) else "**not met**"))
 a8 = s_append(1048576, 8, "always")
 target("storage", "append, 1 MiB batches, 8 appenders, fsync / dd fdatasync",
-       med_of([a8[x] / s_dd[x] for x in a8 if x in s_dd]), ">= 0.7", lambda v: v >= 0.7)
+       med_of(per_rep(a8, s_dd)), ">= 0.7", lambda v: v >= 0.7)
 target("storage", "append, 16 KiB batches, 8 appenders, fsync (MB/s)",
        med_of(list(s_append(16384, 8, "always").values())), ">= 100", lambda v: v >= 100)
 target("storage", "sequential read (MB/s)", med_of(list(s_read.values())), ">= 1,000", lambda v: v >= 1000)
@@ -689,10 +693,9 @@ target("agent", "write -> consume p99 at 10 MB/s (ms)", p99, "<= 20", lambda v: 
 target("metrics sources / Kafka sink", "Kafka sink / HTTP sink, lz4, access log (MB/s ratio)",
        agent_ratio("kafka-lz4.MBps", "lz4.MBps"), ">= 0.8", lambda v: v >= 0.8)
 if issue_targets:
-    out.append("### The other issues' targets, as measured in this run\n")
-    out.append("Medians over the repetitions above (for ratios: the median of per-repetition ratios).\n")
-    out.append("| issue | measurement | this run | target | result |")
-    out.append("|---|---|---:|---|---|")
+    table_head("The other issues' targets, as measured in this run",
+               "Medians over the repetitions above (for ratios: the median of per-repetition ratios).",
+               ("issue", "measurement", "this run", "target", "result"), ("---", "---", "---:", "---", "---"))
     for row in issue_targets:
         out.append("| " + " | ".join(row) + " |")
     out.append("")

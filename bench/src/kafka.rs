@@ -90,6 +90,7 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
         .context("creating producer")?;
     let payload = vec![b'x'; a.record_bytes];
     let names: Vec<String> = (0..a.headers).map(|i| format!("h{i}")).collect();
+    let header_value = &payload[..16.min(payload.len())];
     let started = Instant::now();
     for _ in 0..a.records {
         let mut record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&payload[..]);
@@ -98,7 +99,7 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
             for name in &names {
                 headers = headers.insert(Header {
                     key: name,
-                    value: Some(&payload[..16.min(payload.len())]),
+                    value: Some(header_value),
                 });
             }
             record = record.headers(headers);
