@@ -1,5 +1,5 @@
 //! logship edge agent: follows log files and ships every line to a
-//! collector exactly once (DESIGN.md, "Exactly-once from file to log").
+//! collector exactly once (docs/design.md, "Exactly-once").
 //!
 //! - `config`: the `agent:` YAML section.
 //! - `source/file`: discovery (globs, inotify, rescans), file identity and

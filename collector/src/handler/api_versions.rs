@@ -31,7 +31,7 @@ fn valid_software_field(s: &str) -> bool {
 
 pub fn handle(_broker: &Broker, req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     // No supported/finalized features: librdkafka < 2.2 mis-skips non-empty
-    // tagged fields in this response (KAFKA_NOTES.md).
+    // tagged fields in this response (docs/kafka-compatibility.md).
     let mut resp = ApiVersionsResponse::default().with_api_keys(api_keys());
     if version >= 3
         && !(valid_software_field(&req.client_software_name)

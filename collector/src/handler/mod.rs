@@ -51,7 +51,7 @@ pub enum Outcome {
 }
 
 /// The versions served, per API: contiguous ranges that include the old
-/// versions librdkafka 2.0.2 checks for (KAFKA_NOTES.md).
+/// versions librdkafka 2.0.2 checks for (docs/kafka-compatibility.md).
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     Some(match key {
         ApiKey::Produce => (3, 9),
@@ -154,7 +154,7 @@ pub struct RequestContext {
 /// Why a frame is not handled.
 #[derive(Debug)]
 pub enum Refusal {
-    /// ApiVersions newer than we serve: answered in v0 (KAFKA_NOTES.md).
+    /// ApiVersions newer than we serve: answered in v0 (docs/kafka-compatibility.md).
     ApiVersionsTooNew {
         correlation_id: i32,
     },

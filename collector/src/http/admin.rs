@@ -3,7 +3,7 @@
 //!   it when allowed, as Kafka's Metadata does);
 //! - `GET /v1/topics/{topic}/partitions/{p}/producers/{producer_id}`: the
 //!   epoch and last sequence a producer appended to a partition, which a
-//!   restarted agent reads to skip records already stored (DESIGN.md,
+//!   restarted agent reads to skip records already stored (docs/design.md,
 //!   Exactly-once);
 //! - `POST /v1/producer-ids`: a fresh producer id, as InitProducerId gives.
 

@@ -1,6 +1,6 @@
 //! In-place view of Kafka RecordBatch v2 headers.
 //!
-//! The broker path never decodes records (DESIGN.md, Storage): a batch starts
+//! The broker path never decodes records (docs/design.md, Storage): a batch starts
 //! with a fixed 61-byte header whose fields sit at documented offsets, so the
 //! collector reads them in place, checks CRC-32C over the rest, and rewrites
 //! only the 8-byte base offset, which lies outside the CRC. Building and

@@ -1,5 +1,5 @@
 //! Metric sources: samples that become records `{name, labels, value,
-//! type, timestamp}` (DESIGN.md, "Records"), keyed by series.
+//! type, timestamp}` (docs/design.md, "Records"), keyed by series.
 //!
 //! - `sample`: the [`sample::Sample`] value type, its JSON record and key.
 //! - `exposition`: parsing a scraped page in the Prometheus text format or

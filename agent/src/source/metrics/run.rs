@@ -6,7 +6,7 @@
 //! partitioner does), and sends a batch per partition until the sink
 //! acknowledges it.
 //!
-//! Delivery is at-least-once within a bounded buffer (DESIGN.md): while the
+//! Delivery is at-least-once within a bounded buffer (docs/design.md, "Data flow"): while the
 //! sink is down, at most two intervals' worth of collections per source
 //! (at least [`QUEUED_COLLECTIONS`]) wait; newer ones are dropped and
 //! counted, never buffered without bound.

@@ -1,4 +1,4 @@
-//! One metric sample and its record encoding (DESIGN.md, "Records"): the
+//! One metric sample and its record encoding (docs/design.md, "Records"): the
 //! value is one JSON object `{name, labels, value, type, timestamp}` and the
 //! key is the series identity `name{label="value",...}`, so every sample of
 //! a series lands on the same partition.
