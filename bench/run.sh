@@ -21,10 +21,12 @@
 #   startup   bench/startup.sh: collector start-up with 1,000 partitions and
 #             GBs of data after clean and unclean stops
 #
-#   bash bench/run.sh              # full: REPS=3, release build, writes a dated
-#                                  # section to bench/RESULTS.md, charts to bench/charts/
+#   bash bench/run.sh              # full: REPS=3, release build, appends a dated
+#                                  # section to bench/history/YYYY-MM-DD.md, charts to
+#                                  # bench/charts/; the current tables in bench/RESULTS.md
+#                                  # are then updated by hand (bench/README.md)
 #   SMOKE=1 bash bench/run.sh      # CI: tiny data, 1 repetition, every scenario,
-#                                  # no RESULTS.md, charts in a scratch directory;
+#                                  # no history, charts in a scratch directory;
 #                                  # exits non-zero if any scenario breaks
 #   SCENARIOS="rsyslog startup" bash bench/run.sh
 #
@@ -41,7 +43,7 @@
 #   run); SCENARIOS all; PROFILE release/debug
 #   (smoke reuses the debug build `cargo test` made; set PROFILE=release to
 #   smoke the release build); BIN_DIR (use these binaries, no cargo);
-#   RESULTS 1/0 (append to bench/RESULTS.md); CHARTS_DIR bench/charts / a
+#   RESULTS 1/0 (append to bench/history/); CHARTS_DIR bench/charts / a
 #   scratch directory; INSTALL 1 (0: fail instead of installing);
 #   REV_NOTE (a note on the build recorded with the versions); KEEP_DIR (copy
 #   the raw outputs, logs and tables here at the end); REPLOT=DIR (run no
@@ -719,6 +721,15 @@ PY
 cat "$work/summary.md"
 
 if [ "$SMOKE" != 1 ] && [ "$RESULTS" = 1 ]; then
+  # The run's record goes to the day's history file; bench/RESULTS.md holds
+  # only the current table per scenario, which the person running this
+  # updates from the section (bench/README.md, "Recording a run").
+  day=${START_UTC%% *}
+  history="$ROOT/bench/history/$day.md"
+  mkdir -p "$ROOT/bench/history"
+  if [ ! -f "$history" ]; then
+    printf '# Benchmark history: %s\n\nRuns recorded on this day. The current figures are in [../RESULTS.md](../RESULTS.md).\n' "$day" > "$history"
+  fi
   {
     echo
     echo "## Side by side (bench/run.sh), $START_UTC UTC"
@@ -738,9 +749,11 @@ if [ "$SMOKE" != 1 ] && [ "$RESULTS" = 1 ]; then
     cat "$work/commands.txt"
     echo '```'
     echo
-    cat "$work/summary.md"
-  } >> "$ROOT/bench/RESULTS.md"
-  log "appended a section to bench/RESULTS.md; charts in $CHARTS_DIR"
+    # The history file sits one level below the charts.
+    sed 's|](charts/|](../charts/|g' "$work/summary.md"
+  } >> "$history"
+  log "appended a section to bench/history/$day.md; charts in $CHARTS_DIR"
+  log "now update the current tables in bench/RESULTS.md from it (bench/README.md, \"Recording a run\")"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
