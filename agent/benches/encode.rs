@@ -2,7 +2,7 @@
 //! batch) into one compressed Kafka RecordBatch v2, per codec, against the
 //! baseline of compressing the same lines alone with the same codec and
 //! level. The ratio of the two is the cost of records, headers and
-//! framing on top of compression (bench/RESULTS.md).
+//! framing on top of compression (bench/history/2026-12-03.md).
 //!
 //!   cargo bench -p logship-agent --bench encode
 

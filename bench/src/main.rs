@@ -1,7 +1,7 @@
 //! `logship-bench`: release-mode harness for the storage engine.
 //!
 //! `bench/storage.sh` runs it beside `dd` and `cat` baselines and prints
-//! ratios; results go to `bench/RESULTS.md`. `kafka-produce` and
+//! ratios; current results are in `bench/RESULTS.md`, past runs in `bench/history/`. `kafka-produce` and
 //! `kafka-consume` load a Kafka-protocol broker through rdkafka
 //! (`bench/kafka.sh`). `gen-logs`, `latency` and `fanout` load the agent
 //! (`bench/agent.sh`). `gen-app-logs` and `fill` serve the side-by-side
