@@ -385,7 +385,7 @@ mod tests {
         ] {
             let bytes = encode(&records(), &meta(Encoding::Text), producer, c).unwrap();
             // The collector's own validation accepts it.
-            let headers = logship_collector::storage::batch::validate_incoming(&bytes).unwrap();
+            let headers = logship_common::batch::validate_incoming(&bytes).unwrap();
             assert_eq!(headers.len(), 1, "{c:?}");
             assert_eq!(headers[0].base_sequence, 100);
             assert_eq!(headers[0].producer_id, 7);

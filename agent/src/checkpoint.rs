@@ -12,11 +12,11 @@
 //! called for that.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use logship_common::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
 /// A stream's durable state.
@@ -150,21 +150,6 @@ impl Checkpoints {
         *written = changes;
         Ok(())
     }
-}
-
-/// temp + fsync + rename + directory fsync.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

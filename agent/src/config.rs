@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use logship_collector::config::{humantime_serde, size};
+use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
 /// `agent:` as written in YAML.
@@ -366,7 +366,7 @@ impl AgentConfig {
         }
         for (name, source) in &self.sources {
             let at = |what: &str| format!("agent.sources.{name}.{what}");
-            logship_collector::storage::validate_topic_name(source.topic())
+            logship_common::topic::validate_topic_name(source.topic())
                 .map_err(|e| format!("{}: {e}", at("topic")))?;
             match source {
                 SourceConfig::File(f) => f.validate(&at)?,

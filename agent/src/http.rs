@@ -21,10 +21,7 @@ pub fn router(metrics: Metrics) -> Router {
 
 async fn render(State(metrics): State<Metrics>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, logship_common::metrics::CONTENT_TYPE)],
         metrics.render(),
     )
 }

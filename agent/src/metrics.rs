@@ -229,7 +229,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        logship_collector::metrics::render(&self.registry)
+        logship_common::metrics::render(&self.registry)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
+use logship_common::host::hostname;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -143,16 +144,6 @@ pub async fn run(
         .map_err(|e| format!("writing final checkpoints: {e}"))?;
     tracing::info!("agent stopped");
     Ok(())
-}
-
-/// This machine's name, for the `host` header.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// What every source shares, kept for sources started by a reload.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
 use crate::storage::{FlushPolicy, StorageOptions, TopicConfig};
@@ -143,61 +144,6 @@ fn default_max_request() -> u64 {
     100 << 20
 }
 
-/// Sizes written as a number of bytes or with a unit: `"64MiB"`, `"1GB"`.
-pub mod size {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn parse(text: &str) -> Result<u64, String> {
-        let t = text.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid size {text:?}; write e.g. \"64MiB\""))?;
-        let mult: u64 = match unit.trim() {
-            "" | "B" => 1,
-            "KB" | "kB" => 1_000,
-            "KiB" => 1 << 10,
-            "MB" => 1_000_000,
-            "MiB" => 1 << 20,
-            "GB" => 1_000_000_000,
-            "GiB" => 1 << 30,
-            other => {
-                return Err(format!(
-                    "unknown size unit {other:?} in {text:?}; use B, KiB, MiB, GiB, KB, MB or GB"
-                ))
-            }
-        };
-        n.checked_mul(mult)
-            .ok_or_else(|| format!("size {text:?} is too large"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(n),
-            Raw::S(s) => parse(&s).map_err(serde::de::Error::custom),
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn sizes() {
-            assert_eq!(super::parse("64MiB"), Ok(64 << 20));
-            assert_eq!(super::parse("10"), Ok(10));
-            assert_eq!(super::parse("2 GB"), Ok(2_000_000_000));
-            assert!(super::parse("5 parsecs").is_err());
-            assert!(super::parse("MiB").is_err());
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
@@ -275,21 +221,6 @@ fn default_flush_interval() -> Duration {
 }
 fn default_retention_check() -> Duration {
     Duration::from_secs(300)
-}
-
-/// Durations written as `"5s"`, `"250ms"`, `"1h 30m"`.
-pub mod humantime_serde {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {s:?} ({e}); write e.g. \"5s\" or \"250ms\""
-            ))
-        })
-    }
 }
 
 impl Default for CollectorConfig {

@@ -3,8 +3,7 @@
 //! `topic` (operator-created) and fixed enums, never offsets or clients.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Every metric the collector exports.
@@ -32,17 +31,8 @@ impl Metrics {
 
     /// The Prometheus text exposition of every registered metric.
     pub fn render(&self) -> String {
-        render(&self.registry)
+        logship_common::metrics::render(&self.registry)
     }
-}
-
-/// The Prometheus text exposition of `registry` (the agent's too).
-pub fn render(registry: &Registry) -> String {
-    let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut out)
-        .expect("text encoding cannot fail");
-    String::from_utf8(out).expect("exposition is UTF-8")
 }
 
 impl Default for Metrics {

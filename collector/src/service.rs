@@ -112,9 +112,7 @@ fn advertised(config: &CollectorConfig, bound: std::net::SocketAddr) -> (String,
         return (host.to_owned(), port.parse().unwrap_or(bound.port() as i32));
     }
     let host = if bound.ip().is_unspecified() {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".to_owned())
+        logship_common::host::hostname()
     } else {
         bound.ip().to_string()
     };

@@ -3,6 +3,9 @@
 //! `application/vnd.kafka.record-batch.v2`; docs/http-api.md) and asks it for
 //! topic sizes, producer ids and the last sequence it holds per producer.
 //!
+//! Requests and answers are the contract's types (`logship_common::ingest`);
+//! a refusal's error code becomes a [`Rejection`] kind.
+//!
 //! Retries: connection errors, timeouts, 429 and 5xx are retried with
 //! exponential backoff and full jitter, forever (the agent's backpressure
 //! holds reading meanwhile) until shutdown. Other 4xx answers are permanent:
@@ -10,32 +13,15 @@
 
 use std::time::{Duration, Instant};
 
+use logship_common::ingest::{
+    Appended, ErrorBody, ErrorCode, NewProducerId, ProducerState, TopicInfo, RECORD_BATCH,
+};
 use rand::Rng;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ack, Payload, SinkError};
+use super::{Ack, Payload, Rejection, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
 use crate::metrics::Metrics;
-
-pub const BATCH_CONTENT_TYPE: &str = "application/vnd.kafka.record-batch.v2";
-
-#[derive(Debug, Deserialize)]
-struct TopicInfo {
-    partitions: i32,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProducerId {
-    producer_id: i64,
-    epoch: i16,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProducerState {
-    epoch: i16,
-    last_sequence: i32,
-}
 
 /// What one attempt came to.
 enum Attempt<T> {
@@ -88,7 +74,7 @@ impl CollectorSink {
         let Payload::Batch(batch) = payload else {
             // Sources encode for this sink (Sink::takes_records is false).
             return Err(SinkError::Rejected {
-                status: 400,
+                kind: Rejection::Invalid,
                 message: "the collector sink takes encoded batches only".into(),
             });
         };
@@ -97,19 +83,24 @@ impl CollectorSink {
             self.base
         );
         let histogram = self.metrics.request_seconds.with_label_values(&[source]);
-        self.with_retries(source, || async {
-            let started = Instant::now();
-            let result = self
-                .client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, BATCH_CONTENT_TYPE)
-                .body(batch.clone())
-                .send()
-                .await;
-            histogram.observe(started.elapsed().as_secs_f64());
-            self.judge(result).await
+        let appended: Appended = self
+            .with_retries(source, || async {
+                let started = Instant::now();
+                let result = self
+                    .client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, RECORD_BATCH)
+                    .body(batch.clone())
+                    .send()
+                    .await;
+                histogram.observe(started.elapsed().as_secs_f64());
+                self.judge(result).await
+            })
+            .await?;
+        Ok(Ack {
+            base_offset: appended.base_offset,
+            last_offset: appended.last_offset,
         })
-        .await
     }
 
     /// The topic's partition count (the collector creates the topic when
@@ -127,7 +118,7 @@ impl CollectorSink {
     /// A producer id of our own, unique across collector restarts.
     pub async fn new_producer_id(&self) -> Result<(i64, i16), SinkError> {
         let url = format!("{}/v1/producer-ids", self.base);
-        let p: ProducerId = self
+        let p: NewProducerId = self
             .with_retries("", || async {
                 self.judge(self.client.post(&url).send().await).await
             })
@@ -155,13 +146,12 @@ impl CollectorSink {
                         // the collector says so; an unknown partition is an
                         // error like any other refusal.
                         let body = r.text().await.unwrap_or_default();
-                        if body.contains("unknown_producer_id") {
-                            Attempt::Done(None)
-                        } else {
-                            Attempt::Fatal(SinkError::Rejected {
-                                status: 404,
-                                message: body,
-                            })
+                        match refusal(404, &body) {
+                            SinkError::Rejected {
+                                kind: Rejection::UnknownProducer,
+                                ..
+                            } => Attempt::Done(None),
+                            other => Attempt::Fatal(other),
                         }
                     }
                     other => match self.judge::<ProducerState>(other).await {
@@ -217,10 +207,7 @@ impl CollectorSink {
                 .errors
                 .with_label_values(&["sink_status_4xx"])
                 .inc();
-            Attempt::Fatal(SinkError::Rejected {
-                status: status.as_u16(),
-                message,
-            })
+            Attempt::Fatal(refusal(status.as_u16(), &message))
         }
     }
 
@@ -256,5 +243,98 @@ impl CollectorSink {
                 }
             }
         }
+    }
+}
+
+/// A permanent refusal, its kind read from the collector's error body. A
+/// body that is not one (a proxy's page, a code newer than this agent) is
+/// judged by its status alone, as the collector would have meant it.
+fn refusal(status: u16, body: &str) -> SinkError {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(e) => SinkError::Rejected {
+            kind: rejection(e.code),
+            message: format!("{}: {}", e.code, e.error),
+        },
+        Err(_) => SinkError::Rejected {
+            kind: match status {
+                409 => Rejection::SequenceConflict,
+                413 => Rejection::TooLarge,
+                _ => Rejection::Invalid,
+            },
+            message: format!("HTTP {status}: {body}"),
+        },
+    }
+}
+
+/// The kind of refusal an error code is.
+fn rejection(code: ErrorCode) -> Rejection {
+    match code {
+        ErrorCode::OutOfOrderSequenceNumber | ErrorCode::InvalidProducerEpoch => {
+            Rejection::SequenceConflict
+        }
+        ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge => Rejection::TooLarge,
+        ErrorCode::UnknownTopicOrPartition => Rejection::UnknownTopic,
+        ErrorCode::UnknownProducerId => Rejection::UnknownProducer,
+        _ => Rejection::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status: u16, body: &str) -> Rejection {
+        match refusal(status, body) {
+            SinkError::Rejected { kind, .. } => kind,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refusals_take_their_kind_from_the_error_code() {
+        let body = |code: ErrorCode| {
+            serde_json::to_string(&ErrorBody {
+                error: "why".into(),
+                code,
+            })
+            .unwrap()
+        };
+        for (code, want) in [
+            (
+                ErrorCode::OutOfOrderSequenceNumber,
+                Rejection::SequenceConflict,
+            ),
+            (ErrorCode::InvalidProducerEpoch, Rejection::SequenceConflict),
+            (ErrorCode::MessageTooLarge, Rejection::TooLarge),
+            (ErrorCode::RecordListTooLarge, Rejection::TooLarge),
+            (ErrorCode::UnknownTopicOrPartition, Rejection::UnknownTopic),
+            (ErrorCode::UnknownProducerId, Rejection::UnknownProducer),
+            (ErrorCode::CorruptMessage, Rejection::Invalid),
+            (ErrorCode::InvalidTopicException, Rejection::Invalid),
+        ] {
+            assert_eq!(kind(code.status(), &body(code)), want, "{code}");
+        }
+        let SinkError::Rejected { message, .. } = refusal(400, &body(ErrorCode::InvalidRecord))
+        else {
+            unreachable!()
+        };
+        assert_eq!(message, "invalid_record: why");
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_contracts_is_judged_by_status() {
+        assert_eq!(
+            kind(413, "<html>Request Entity Too Large</html>"),
+            Rejection::TooLarge
+        );
+        assert_eq!(kind(404, "not found"), Rejection::Invalid);
+        assert_eq!(
+            kind(400, r#"{"error":"x","code":"brand_new"}"#),
+            Rejection::Invalid
+        );
+        assert_eq!(
+            kind(409, r#"{"error":"x","code":"brand_new"}"#),
+            Rejection::SequenceConflict
+        );
     }
 }

@@ -32,7 +32,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ack, Payload, SinkError};
+use super::{Ack, Payload, Rejection, SinkError};
 use crate::batch;
 use crate::config::{Acks, Encoding, KafkaSinkConfig};
 use crate::metrics::Metrics;
@@ -131,7 +131,7 @@ impl KafkaSink {
             Payload::Keyed(k) => k.len(),
             Payload::Batch(_) => {
                 return Err(SinkError::Rejected {
-                    status: 400,
+                    kind: Rejection::Invalid,
                     message: "the Kafka sink takes records, not encoded batches".into(),
                 })
             }
@@ -232,7 +232,7 @@ impl KafkaSink {
                 }
                 Err((e, _)) => {
                     return Err(SinkError::Rejected {
-                        status: 400,
+                        kind: rejection(&e),
                         message: format!("librdkafka refused a record: {e}"),
                     })
                 }
@@ -318,6 +318,22 @@ impl KafkaSink {
         if let Err(e) = self.producer.flush(timeout) {
             tracing::warn!(error = %e, "flushing the Kafka producer");
         }
+    }
+}
+
+/// The kind of refusal a librdkafka error is.
+fn rejection(e: &KafkaError) -> Rejection {
+    use RDKafkaErrorCode as C;
+    match e.rdkafka_error_code() {
+        Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge | C::InvalidMessageSize) => {
+            Rejection::TooLarge
+        }
+        Some(C::UnknownTopic | C::UnknownPartition | C::UnknownTopicOrPartition) => {
+            Rejection::UnknownTopic
+        }
+        Some(C::OutOfOrderSequenceNumber | C::InvalidProducerEpoch) => Rejection::SequenceConflict,
+        Some(C::UnknownProducerId) => Rejection::UnknownProducer,
+        _ => Rejection::Invalid,
     }
 }
 

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use tokio::task::JoinHandle;
 
 use crate::batch::{KeyedRecord, OutRecord, StreamMeta};
@@ -55,10 +54,11 @@ impl Payload {
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The sink refused the request for good (an HTTP 4xx other than 429,
-    /// or a record librdkafka will not take).
-    #[error("the sink refused the request: HTTP {status}: {message}")]
-    Rejected { status: u16, message: String },
+    /// The sink refused the request for good (the collector's 4xx other
+    /// than 429, or a record librdkafka will not take); `kind` says what
+    /// the caller can do about it.
+    #[error("the sink refused the request ({kind}): {message}")]
+    Rejected { kind: Rejection, message: String },
     /// Delivery failed after the sink's own retries (librdkafka gave up):
     /// send again from the checkpoint.
     #[error("delivery failed: {0}")]
@@ -68,8 +68,39 @@ pub enum SinkError {
     Cancelled,
 }
 
+/// What kind of refusal a [`SinkError::Rejected`] is. The collector sink
+/// reads it from the error body's code, the Kafka sink from librdkafka's
+/// error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The batch's producer sequence or epoch does not follow what the sink
+    /// holds: resynchronise from the checkpoint.
+    SequenceConflict,
+    /// The batch or a record is over the sink's size limit: smaller batches
+    /// may pass.
+    TooLarge,
+    /// The topic or partition does not exist.
+    UnknownTopic,
+    /// The sink holds no state for the batch's producer id.
+    UnknownProducer,
+    /// Anything else the sink will never take (malformed, not allowed).
+    Invalid,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rejection::SequenceConflict => "sequence conflict",
+            Rejection::TooLarge => "too large",
+            Rejection::UnknownTopic => "unknown topic or partition",
+            Rejection::UnknownProducer => "unknown producer id",
+            Rejection::Invalid => "invalid",
+        })
+    }
+}
+
 /// The sink's answer to an appended batch.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Ack {
     pub base_offset: i64,
     pub last_offset: i64,

@@ -7,11 +7,11 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use logship_common::time::now_ms;
 
 use super::blocking;
 use crate::broker::Broker;
 use crate::group::Committed;
-use crate::storage::segment::now_ms;
 
 pub async fn handle(
     broker: &Arc<Broker>,

@@ -19,6 +19,7 @@ use super::HttpState;
 use crate::error::StorageError;
 use crate::handler::blocking;
 use crate::storage::validate_topic_name;
+use logship_common::ingest::{NewProducerId, ProducerState, TopicInfo};
 
 pub async fn get_topic(
     State(state): State<HttpState>,
@@ -38,7 +39,10 @@ pub async fn get_topic(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({ "name": topic, "partitions": description.partitions }),
+        &TopicInfo {
+            name: topic,
+            partitions: description.partitions,
+        },
     ))
 }
 
@@ -74,11 +78,11 @@ pub async fn get_producer(
     };
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({
-            "producer_id": producer_id,
-            "epoch": epoch,
-            "last_sequence": last_sequence,
-        }),
+        &ProducerState {
+            producer_id,
+            epoch,
+            last_sequence,
+        },
     ))
 }
 
@@ -88,6 +92,9 @@ pub async fn post_producer_id(State(state): State<HttpState>) -> Result<Response
     let id = blocking(move || broker.allocate_producer_id()).await?;
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({ "producer_id": id, "epoch": 0 }),
+        &NewProducerId {
+            producer_id: id,
+            epoch: 0,
+        },
     ))
 }

@@ -1,35 +1,38 @@
-//! Errors of the HTTP API: a status, a Kafka-style error name and a message,
-//! answered as `{"error": "<message>", "code": "<name>"}`.
+//! Errors of the HTTP API: a status and an [`ErrorCode`], answered as the
+//! contract's [`ErrorBody`], `{"error": "<message>", "code": "<name>"}`.
 //!
 //! Storage errors keep the Kafka error code the Kafka protocol server would
-//! send ([`StorageError::kafka_code`]); [`kafka_status`] maps each code to an
-//! HTTP status and Kafka's own name for it, lower-cased, so a client sees
-//! the same error through either listener.
+//! send ([`StorageError::kafka_code`]); [`ErrorCode::from_kafka_code`] names
+//! it and gives its HTTP status, so a client sees the same error through
+//! either listener.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use kafka_protocol::error::ResponseError;
+use logship_common::ingest::{ErrorBody, ErrorCode};
 
 use crate::error::StorageError;
 
 /// Kafka error codes the HTTP layer raises itself.
-pub const INVALID_REQUEST: i16 = 42;
-pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-pub const UNKNOWN_PRODUCER_ID: i16 = 59;
-pub const INVALID_RECORD: i16 = 87;
-pub const CORRUPT_MESSAGE: i16 = 2;
+pub const INVALID_REQUEST: i16 = ResponseError::InvalidRequest.code();
+pub const RECORD_LIST_TOO_LARGE: i16 = ResponseError::RecordListTooLarge.code();
+pub const UNKNOWN_PRODUCER_ID: i16 = ResponseError::UnknownProducerId.code();
+pub const INVALID_RECORD: i16 = ResponseError::InvalidRecord.code();
+pub const CORRUPT_MESSAGE: i16 = ResponseError::CorruptMessage.code();
 
 /// A refused request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error answered with its code's usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
         }
@@ -37,8 +40,7 @@ impl ApiError {
 
     /// An error named by its Kafka error code.
     pub fn kafka(code: i16, message: impl Into<String>) -> Self {
-        let (status, name) = kafka_status(code);
-        ApiError::new(status, name, message)
+        ApiError::new(ErrorCode::from_kafka_code(code), message)
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -46,15 +48,11 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            message,
-        )
+        ApiError::new(ErrorCode::UnsupportedMediaType, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 }
 
@@ -63,11 +61,11 @@ impl From<StorageError> for ApiError {
         match &e {
             // A full disk is the client's to wait out, not a server bug.
             StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "kafka_storage_error",
-                    e.to_string(),
-                )
+                ApiError {
+                    status: StatusCode::INSUFFICIENT_STORAGE,
+                    code: ErrorCode::KafkaStorageError,
+                    message: e.to_string(),
+                }
             }
             // `Storage::topic` reports partition -1 for a missing topic.
             StorageError::UnknownTopicOrPartition {
@@ -81,54 +79,40 @@ impl From<StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let (status, code) = (self.status.as_u16(), self.code.as_str());
         if self.status.is_server_error() {
-            tracing::warn!(status = self.status.as_u16(), code = self.code, error = %self.message, "http request failed");
+            tracing::warn!(status, code, error = %self.message, "http request failed");
         } else {
-            tracing::debug!(status = self.status.as_u16(), code = self.code, error = %self.message, "http request refused");
+            tracing::debug!(status, code, error = %self.message, "http request refused");
         }
-        let body = serde_json::json!({ "error": self.message, "code": self.code });
+        let body = ErrorBody {
+            error: self.message,
+            code: self.code,
+        };
         json_response(self.status, &body)
     }
 }
 
 /// A JSON body with its content type.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let text = serde_json::to_string(body).expect("contract types serialize");
+    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).expect("the contract's statuses are valid")
 }
 
 /// The HTTP status and Kafka's name (lower-cased) for a Kafka error code.
-/// Client mistakes are 4xx; a conflict with the producer state the
-/// collector holds is 409; storage failures are 5xx.
 pub fn kafka_status(code: i16) -> (StatusCode, &'static str) {
-    match code {
-        1 => (StatusCode::BAD_REQUEST, "offset_out_of_range"),
-        2 => (StatusCode::BAD_REQUEST, "corrupt_message"),
-        3 => (StatusCode::NOT_FOUND, "unknown_topic_or_partition"),
-        10 => (StatusCode::PAYLOAD_TOO_LARGE, "message_too_large"),
-        17 => (StatusCode::BAD_REQUEST, "invalid_topic_exception"),
-        18 => (StatusCode::PAYLOAD_TOO_LARGE, "record_list_too_large"),
-        36 => (StatusCode::CONFLICT, "topic_already_exists"),
-        37 => (StatusCode::BAD_REQUEST, "invalid_partitions"),
-        40 => (StatusCode::BAD_REQUEST, "invalid_config"),
-        42 => (StatusCode::BAD_REQUEST, "invalid_request"),
-        45 => (StatusCode::CONFLICT, "out_of_order_sequence_number"),
-        47 => (StatusCode::CONFLICT, "invalid_producer_epoch"),
-        56 => (StatusCode::INTERNAL_SERVER_ERROR, "kafka_storage_error"),
-        59 => (StatusCode::NOT_FOUND, "unknown_producer_id"),
-        87 => (StatusCode::BAD_REQUEST, "invalid_record"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_server_error"),
-    }
+    let code = ErrorCode::from_kafka_code(code);
+    (status_of(code), code.as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::BatchError;
+    use logship_common::batch::BatchError;
 
     fn tp() -> (String, i32) {
         ("logs".to_owned(), 0)
@@ -216,7 +200,11 @@ mod tests {
         for (e, status, code) in cases {
             let message = e.to_string();
             let api = ApiError::from(e);
-            assert_eq!((api.status.as_u16(), api.code), (status, code), "{message}");
+            assert_eq!(
+                (api.status.as_u16(), api.code.as_str()),
+                (status, code),
+                "{message}"
+            );
             assert_eq!(api.message, message);
         }
     }
@@ -237,12 +225,18 @@ mod tests {
             ApiError::kafka(RECORD_LIST_TOO_LARGE, "x").status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        assert_eq!(ApiError::kafka(INVALID_RECORD, "x").code, "invalid_record");
+        assert_eq!(
+            ApiError::kafka(INVALID_RECORD, "x").code.as_str(),
+            "invalid_record"
+        );
         assert_eq!(
             ApiError::kafka(UNKNOWN_PRODUCER_ID, "x").status,
             StatusCode::NOT_FOUND
         );
-        assert_eq!(ApiError::invalid_request("x").code, "invalid_request");
+        assert_eq!(
+            ApiError::invalid_request("x").code.as_str(),
+            "invalid_request"
+        );
         assert_eq!(ApiError::unsupported_media_type("x").status.as_u16(), 415);
         assert_eq!(kafka_status(-1).1, "unknown_server_error");
     }

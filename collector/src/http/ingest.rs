@@ -30,10 +30,8 @@ use super::error::{json_response, ApiError, INVALID_RECORD};
 use super::{ndjson, HttpState};
 use crate::broker::Broker;
 use crate::error::StorageError;
-use crate::storage::{segment, validate_topic_name};
-
-pub const RECORD_BATCH: &str = "application/vnd.kafka.record-batch.v2";
-pub const NDJSON: &str = "application/x-ndjson";
+use crate::storage::validate_topic_name;
+use logship_common::ingest::{Appended, NDJSON, RECORD_BATCH};
 
 /// What the body holds, from `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,13 +83,6 @@ pub fn partition_param(uri: &Uri) -> Result<Option<i32>, ApiError> {
     })
 }
 
-/// Where the records landed.
-struct Ack {
-    partition: i32,
-    base_offset: i64,
-    last_offset: i64,
-}
-
 pub async fn post_records(
     State(state): State<HttpState>,
     topic: Result<Path<String>, PathRejection>,
@@ -135,7 +126,7 @@ pub async fn post_records(
                 };
                 let p = broker.partition(&t, partition, true)?;
                 let max = p.config().max_message_bytes;
-                let buf = ndjson::encode(values, segment::now_ms(), max);
+                let buf = ndjson::encode(values, logship_common::time::now_ms(), max);
                 (p, buf, Some(n))
             }
         };
@@ -151,26 +142,18 @@ pub async fn post_records(
     // The fsync wait parks no thread (it is shared with concurrent appends).
     p.wait_durable_async(info.last_offset + 1).await?;
     state.broker.notify_appended();
-    let ack = Ack {
-        partition: p.id(),
-        base_offset: info.base_offset,
-        last_offset: info.last_offset,
-    };
-
-    let acknowledged = (ack.last_offset - ack.base_offset + 1) as u64;
+    let acknowledged = (info.last_offset - info.base_offset + 1) as u64;
     state
         .metrics
         .http
         .ingested(&topic, format.label(), acknowledged, received_len);
-    let mut answer = serde_json::json!({
-        "topic": topic,
-        "partition": ack.partition,
-        "base_offset": ack.base_offset,
-        "last_offset": ack.last_offset,
-    });
-    if let Some(n) = records {
-        answer["records"] = n.into();
-    }
+    let answer = Appended {
+        topic,
+        partition: p.id(),
+        base_offset: info.base_offset,
+        last_offset: info.last_offset,
+        records: records.map(|n| n as u64),
+    };
     Ok(json_response(StatusCode::OK, &answer))
 }
 
@@ -247,7 +230,7 @@ mod tests {
         for other in ["application/json", "text/plain", "application/x-ndjsonx"] {
             let err = Format::from_headers(&with_type(other)).unwrap_err();
             assert_eq!(
-                (err.status.as_u16(), err.code),
+                (err.status.as_u16(), err.code.as_str()),
                 (415, "unsupported_media_type")
             );
         }
@@ -263,7 +246,10 @@ mod tests {
         assert_eq!(partition_param(&uri("/x?a=b&partition=0")), Ok(Some(0)));
         assert_eq!(partition_param(&uri("/x?partition=-1")), Ok(Some(-1)));
         let err = partition_param(&uri("/x?partition=one")).unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code), (400, "invalid_request"));
+        assert_eq!(
+            (err.status.as_u16(), err.code.as_str()),
+            (400, "invalid_request")
+        );
         assert!(partition_param(&uri("/x?partition=")).is_err());
     }
 }

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::broker::Broker;
 use crate::metrics::{HttpMetrics, Metrics};
 use error::ApiError;
+use logship_common::ingest::ErrorCode;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -95,8 +96,7 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this endpoint",
     )
 }
@@ -119,10 +119,7 @@ async fn observe(
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, logship_common::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }

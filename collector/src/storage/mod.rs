@@ -11,7 +11,6 @@
 //! `Storage` is thread-safe; every method may be called from any thread.
 //! Appends block (fsync); async callers use `spawn_blocking`.
 
-pub mod batch;
 pub mod index;
 pub mod loader;
 pub mod partition;
@@ -27,6 +26,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+/// The RecordBatch v2 header view the log reads in place (shared with the
+/// agent, whose batches it validates).
+pub use logship_common::batch;
 pub use partition::{AppendInfo, FlushPolicy, Partition, ReadResult};
 pub use topic::{validate_topic_name, TopicConfig, TopicMeta};
 
@@ -382,7 +384,7 @@ impl Storage {
     /// One retention pass over every partition; returns segments deleted.
     /// A failing partition is logged and the pass goes on.
     pub fn enforce_retention(&self) -> usize {
-        let now = segment::now_ms();
+        let now = logship_common::time::now_ms();
         self.all_partitions()
             .iter()
             .map(|p| {

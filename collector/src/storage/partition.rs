@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
+use logship_common::time::now_ms;
 
 use super::batch::{self, BatchHeader};
 use super::producer::{self, ProducerState, SequenceCheck, SequenceError};
-use super::segment::{self, now_ms, Segment};
+use super::segment::{self, Segment};
 use super::topic::{sync_dir, TopicConfig};
 use crate::error::{Result, StorageError};
 use crate::metrics::{StorageMetrics, TopicMetrics};

@@ -12,6 +12,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use logship_common::time::now_ms;
+
 use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::index::{OffsetIndex, TimeIndex};
 use crate::error::{Result, StorageError};
@@ -68,13 +70,6 @@ fn open_log(path: &Path) -> Result<File> {
         .truncate(false)
         .open(path)
         .map_err(|e| StorageError::io(path, e))
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Segment {
@@ -371,7 +366,7 @@ pub fn scan_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::tests::encode_batch;
+    use logship_common::batch::testing::encode_batch;
 
     fn append_n(seg: &mut Segment, n: usize, value_len: usize) {
         for _ in 0..n {

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use rand::{Rng, SeedableRng};
 
-use super::batch::tests::{encode_batch, encode_idempotent};
+use logship_common::batch::testing::{encode_batch, encode_idempotent};
+use logship_common::time::now_ms;
+
 use super::*;
 use crate::metrics::Metrics;
 
@@ -260,13 +262,12 @@ fn segments_roll_by_size_and_age() {
     s.create_topic("age", 1, configs(&[("segment.ms", "50")]), false)
         .unwrap();
     let p = s.partition("age", 0).unwrap();
-    let now = segment::now_ms();
+    let now = now_ms();
     p.append(&mut encode_batch(1, 10, now)).unwrap();
     p.append(&mut encode_batch(1, 10, now)).unwrap();
     assert_eq!(p.segment_count(), 1);
     std::thread::sleep(std::time::Duration::from_millis(120));
-    p.append(&mut encode_batch(1, 10, segment::now_ms()))
-        .unwrap();
+    p.append(&mut encode_batch(1, 10, now_ms())).unwrap();
     assert_eq!(p.segment_base_offsets(), vec![0, 2]);
 }
 
@@ -283,8 +284,7 @@ fn retention_deletes_old_segments_by_time_and_size() {
     .unwrap();
     let p = s.partition("bysize", 0).unwrap();
     for _ in 0..60 {
-        p.append(&mut encode_batch(4, 100, segment::now_ms()))
-            .unwrap();
+        p.append(&mut encode_batch(4, 100, now_ms())).unwrap();
     }
     let before = p.segment_count();
     let deleted = s.enforce_retention();
@@ -312,7 +312,7 @@ fn retention_deletes_old_segments_by_time_and_size() {
     s.create_topic("bytime", 1, configs(&[("retention.ms", "60000")]), false)
         .unwrap();
     let p = s.partition("bytime", 0).unwrap();
-    let old = segment::now_ms() - 3_600_000;
+    let old = now_ms() - 3_600_000;
     for _ in 0..5 {
         p.append(&mut encode_batch(2, 10, old)).unwrap();
     }
@@ -321,8 +321,7 @@ fn retention_deletes_old_segments_by_time_and_size() {
     assert_eq!(p.log_end_offset(), 10);
     assert!(p.read(10, 100).unwrap().records.is_empty());
     // Fresh records are kept.
-    p.append(&mut encode_batch(2, 10, segment::now_ms()))
-        .unwrap();
+    p.append(&mut encode_batch(2, 10, now_ms())).unwrap();
     s.enforce_retention();
     assert_eq!(read_all(&p, 10).len(), 2);
 }
@@ -342,8 +341,7 @@ fn reads_racing_retention_get_out_of_range_never_a_crash() {
     std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
             for _ in 0..400 {
-                p.append(&mut encode_batch(2, 100, segment::now_ms()))
-                    .unwrap();
+                p.append(&mut encode_batch(2, 100, now_ms())).unwrap();
                 if p.log_end_offset() % 20 == 0 {
                     s.enforce_retention();
                 }
@@ -642,7 +640,7 @@ async fn maintenance_task_runs_retention_on_schedule() {
     s.create_topic("sched", 1, configs(&[("retention.ms", "1000")]), false)
         .unwrap();
     let p = s.partition("sched", 0).unwrap();
-    p.append(&mut encode_batch(2, 10, segment::now_ms() - 10_000))
+    p.append(&mut encode_batch(2, 10, now_ms() - 10_000))
         .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = spawn_maintenance(Arc::clone(&s), shutdown.clone());

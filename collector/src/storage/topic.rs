@@ -4,8 +4,6 @@
 //! so a crash leaves either the old or the new version, never a mix.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -140,25 +138,11 @@ impl TopicConfig {
     }
 }
 
-/// Kafka's topic name rules: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+/// Kafka's topic name rule ([`logship_common::topic`]) as a storage error.
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name.len() > 249 {
-        "longer than 249 characters"
-    } else if name == "." || name == ".." {
-        "'.' and '..' are not allowed"
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        "only ASCII letters, digits, '.', '_' and '-' are allowed"
-    } else {
-        return Ok(());
-    };
-    Err(StorageError::InvalidTopic {
-        name: name.to_owned(),
-        reason,
+    logship_common::topic::validate_topic_name(name).map_err(|e| StorageError::InvalidTopic {
+        name: e.name,
+        reason: e.reason,
     })
 }
 
@@ -209,41 +193,20 @@ pub fn save_metadata(path: &Path, topics: &BTreeMap<String, TopicMeta>) -> Resul
     write_atomic(path, &body)
 }
 
-/// Writes `bytes` to `path` via a temp file, fsync, rename and a directory
-/// fsync, so readers see the old or the new content, never a torn one.
+/// [`logship_common::fs::write_atomic`]: readers see the old or the new
+/// content, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let io = |e| StorageError::io(&tmp, e);
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
+    logship_common::fs::write_atomic(path, bytes).map_err(|e| StorageError::io(path, e))
 }
 
 /// fsyncs a directory so a create, rename or unlink in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+    logship_common::fs::sync_dir(dir).map_err(|e| StorageError::io(dir, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn topic_names_follow_kafka_rules() {
-        for ok in ["first-events", "a", "A.b_c-1", &"x".repeat(249)] {
-            validate_topic_name(ok).unwrap();
-        }
-        for bad in ["", ".", "..", "has space", "slash/", "ü", &"x".repeat(250)] {
-            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn overrides_are_validated() {

@@ -17,16 +17,17 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use logship_common::time::now_ms;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 
 use super::lines::{Line, LineSplitter, Multiline};
 use super::{fingerprint, fingerprint_matches, Handle, SourceCtx, FP_MAX};
 use crate::batch::{self, OutRecord, ProducerFields, StreamMeta};
-use crate::sink::{Ack, Lines, Payload, SinkError};
+use crate::sink::{Ack, Lines, Payload, Rejection, SinkError};
 
 /// Largest single read.
 const READ_CHUNK: u64 = 256 * 1024;
@@ -768,7 +769,15 @@ async fn settle(
     let source = &ctx.name;
     let m = &ctx.metrics;
     let mut result = done.unwrap_or(Err(SinkError::Cancelled));
-    if f.overtaking && matches!(result, Err(SinkError::Rejected { status: 409, .. })) {
+    if f.overtaking
+        && matches!(
+            result,
+            Err(SinkError::Rejected {
+                kind: Rejection::SequenceConflict,
+                ..
+            })
+        )
+    {
         // Every earlier batch is acknowledged by now: send it again, in
         // order this time (later ones in flight will be retried likewise).
         result = ctx
@@ -798,20 +807,19 @@ async fn settle(
             None
         }
         Err(SinkError::Cancelled) | Err(SinkError::Retry(_)) => Some(SenderEnd::Failed),
-        Err(SinkError::Rejected { status, message }) => {
+        Err(SinkError::Rejected { kind, message }) => {
             // Later batches in flight carry sequences after this one; the
             // collector refuses them (out of order), and the next session
             // starts from the checkpoint.
-            if status == 409 {
+            if kind == Rejection::SequenceConflict {
                 tracing::warn!(
                     source,
-                    status,
                     message,
                     "collector reported a sequence conflict; resynchronising"
                 );
                 return Some(SenderEnd::Failed);
             }
-            if status == 413 && batch.records > 1 {
+            if kind == Rejection::TooLarge && batch.records > 1 {
                 // As Kafka producers split a batch refused as too large:
                 // the session starts over from the checkpoint with smaller
                 // batches, nothing is dropped.
@@ -827,7 +835,7 @@ async fn settle(
                 source,
                 topic,
                 partition,
-                status,
+                %kind,
                 message,
                 records = batch.records,
                 "collector refused a batch; its records are dropped"
@@ -861,10 +869,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -17,9 +17,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
+use logship_common::time::now_ms;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -332,8 +333,8 @@ async fn send(ctx: &MetricsCtx, partition: i32, records: &[KeyedRecord]) -> bool
             Err(SinkError::Cancelled) => return false,
             // The Kafka sink backs off before answering Retry.
             Err(SinkError::Retry(_)) => continue,
-            Err(SinkError::Rejected { status, message }) => {
-                tracing::error!(source, status, message, "the sink refused samples; dropped");
+            Err(SinkError::Rejected { kind, message }) => {
+                tracing::error!(source, %kind, message, "the sink refused samples; dropped");
                 m.records_rejected
                     .with_label_values(&[source])
                     .inc_by(records.len() as u64);
@@ -341,10 +342,4 @@ async fn send(ctx: &MetricsCtx, partition: i32, records: &[KeyedRecord]) -> bool
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

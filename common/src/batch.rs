@@ -4,7 +4,9 @@
 //! with a fixed 61-byte header whose fields sit at documented offsets, so the
 //! collector reads them in place, checks CRC-32C over the rest, and rewrites
 //! only the 8-byte base offset, which lies outside the CRC. Building and
-//! reading records is `kafka-protocol`'s job (tests, CLI, agent).
+//! reading records is `kafka-protocol`'s job (tests, CLI, agent). The agent's
+//! tests check their batches with the same [`validate_incoming`] the
+//! collector applies to them.
 
 use std::fmt;
 
@@ -264,20 +266,22 @@ pub fn encode(
     buf.to_vec()
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// Batch builders for tests (this crate's, and the collector's through the
+/// `test-util` feature).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    use super::{encode, NewRecord};
     use bytes::Bytes;
     use kafka_protocol::records::Compression;
 
     /// Encodes `count` records of `value_len` bytes.
-    pub(crate) fn encode_batch(count: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
+    pub fn encode_batch(count: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
         encode_idempotent(-1, -1, 0, count, value_len, timestamp)
     }
 
     /// A batch from an idempotent producer starting at sequence `seq`
     /// (`producer_id` -1: no producer fields).
-    pub(crate) fn encode_idempotent(
+    pub fn encode_idempotent(
         producer_id: i64,
         epoch: i16,
         seq: i32,
@@ -295,6 +299,12 @@ pub(crate) mod tests {
         let producer = (producer_id >= 0).then_some((producer_id, epoch, seq));
         encode(&records, producer, Compression::None)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::encode_batch;
+    use super::*;
 
     #[test]
     fn reads_header_fields_written_by_kafka_protocol() {
