@@ -2,7 +2,7 @@
 //!
 //! Module map:
 //! - [`storage`]: the on-disk log. `batch` (RecordBatch v2 header view and
-//!   validation), `index` (sparse offset and time indexes), `segment` (one
+//!   validation, from `logship_common`), `index` (sparse offset and time indexes), `segment` (one
 //!   `.log` with its indexes), `partition` (append with group commit, read,
 //!   roll, retention), `loader` (start-up and crash recovery), `topic`
 //!   (topic configs and the atomic metadata file), `mod.rs` (`Storage`,
