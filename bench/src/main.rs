@@ -24,8 +24,8 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use kafka_protocol::records::Compression;
 use logship_collector::metrics::Metrics;
-use logship_collector::storage::batch::{encode, BatchHeader, NewRecord};
 use logship_collector::storage::{FlushPolicy, Storage, StorageOptions};
+use logship_common::batch::{encode, BatchHeader, NewRecord};
 
 /// The same allocator as `logship` (see Cargo.toml): the storage benchmark
 /// then measures what the collector runs, and the Kafka load tool's
@@ -114,10 +114,7 @@ enum Cmd {
 
 /// One uncompressed batch of `count` records, values produced by `value(i)`.
 fn batch(count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = logship_common::time::now_ms();
     let records: Vec<NewRecord> = (0..count)
         .map(|i| NewRecord {
             key: None,
