@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use kafka_protocol::ResponseError;
+
 /// Errors from the storage engine. Every variant names what it concerns
 /// (topic-partition, offset, path) so a log line is enough to act on.
 #[derive(Debug, thiserror::Error)]
@@ -86,22 +88,23 @@ impl StorageError {
 
     /// The Kafka protocol error code a client should receive for this error.
     pub fn kafka_code(&self) -> i16 {
-        match self {
-            StorageError::UnknownTopicOrPartition { .. } => 3,
-            StorageError::TopicExists(_) => 36,
-            StorageError::InvalidTopic { .. } => 17,
-            StorageError::InvalidPartitions { .. } => 37,
-            StorageError::InvalidConfig { .. } => 40,
-            StorageError::OffsetOutOfRange { .. } => 1,
-            StorageError::CorruptBatch { .. } => 2,
-            StorageError::BatchTooLarge { .. } => 10,
-            StorageError::OutOfOrderSequence { .. } => 45,
-            StorageError::InvalidProducerEpoch { .. } => 47,
+        let error = match self {
+            StorageError::UnknownTopicOrPartition { .. } => ResponseError::UnknownTopicOrPartition,
+            StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+            StorageError::InvalidTopic { .. } => ResponseError::InvalidTopicException,
+            StorageError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+            StorageError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+            StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            StorageError::CorruptBatch { .. } => ResponseError::CorruptMessage,
+            StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             StorageError::PartitionOffline { .. }
             | StorageError::DataDirLocked { .. }
             | StorageError::CorruptMetadata { .. }
-            | StorageError::Io { .. } => 56, // KAFKA_STORAGE_ERROR
-        }
+            | StorageError::Io { .. } => ResponseError::KafkaStorageError,
+        };
+        error.code()
     }
 }
 

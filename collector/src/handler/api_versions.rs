@@ -3,18 +3,19 @@
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{encode_response, supported_versions, Outcome, SERVED};
+use kafka_protocol::ResponseError;
+
+use super::{encode_response, Outcome, SERVED};
 use crate::broker::Broker;
 
 fn api_keys() -> Vec<ApiVersion> {
     SERVED
         .iter()
-        .map(|k| {
-            let (min, max) = supported_versions(*k).expect("served APIs have versions");
+        .map(|api| {
             ApiVersion::default()
-                .with_api_key(*k as i16)
-                .with_min_version(min)
-                .with_max_version(max)
+                .with_api_key(api.key as i16)
+                .with_min_version(api.versions.0)
+                .with_max_version(api.versions.1)
         })
         .collect()
 }
@@ -37,7 +38,7 @@ pub fn handle(_broker: &Broker, req: ApiVersionsRequest, version: i16) -> ApiVer
         && !(valid_software_field(&req.client_software_name)
             && valid_software_field(&req.client_software_version))
     {
-        resp.error_code = 42; // INVALID_REQUEST
+        resp.error_code = ResponseError::InvalidRequest.code();
     }
     resp
 }
@@ -46,7 +47,7 @@ pub fn handle(_broker: &Broker, req: ApiVersionsRequest, version: i16) -> ApiVer
 /// UNSUPPORTED_VERSION and our ranges, so the client retries with one.
 pub fn unsupported_version(correlation_id: i32) -> Outcome {
     let resp = ApiVersionsResponse::default()
-        .with_error_code(35)
+        .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_keys());
     match encode_response(correlation_id, 0, &resp) {
         Ok(buf) => Outcome::Respond(buf),

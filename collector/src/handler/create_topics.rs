@@ -9,6 +9,7 @@ use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::ResponseError;
 
 use super::{blocking, str_bytes};
 use crate::broker::Broker;
@@ -27,7 +28,7 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Creatable
     };
     if t.replication_factor > 1 {
         return fail(
-            38,
+            ResponseError::InvalidReplicationFactor.code(),
             format!("replication factor {} is larger than the 1 broker available; logship is one node (use Kafka to scale out)", t.replication_factor),
         );
     }
@@ -44,7 +45,12 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Creatable
             Some(v) => {
                 overrides.insert(c.name.to_string(), v.to_string());
             }
-            None => return fail(40, format!("config {} has a null value", c.name)),
+            None => {
+                return fail(
+                    ResponseError::InvalidConfig.code(),
+                    format!("config {} has a null value", c.name),
+                )
+            }
         }
     }
     match broker

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::ResponseError;
 
 use super::{blocking, str_bytes};
 use crate::broker::Broker;
@@ -22,7 +23,7 @@ fn delete(broker: &Broker, name: Option<String>, id: uuid::Uuid) -> DeletableTop
         .with_topic_id(id);
     let Some(name) = name else {
         return result
-            .with_error_code(100) // UNKNOWN_TOPIC_ID
+            .with_error_code(ResponseError::UnknownTopicId.code())
             .with_error_message(Some(str_bytes("unknown topic id")));
     };
     match broker.storage.delete_topic(&name) {

@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::{Broker, NODE_ID};
@@ -101,7 +102,7 @@ pub fn handle(
                     result.with_configs(configs)
                 }
                 other => result
-                    .with_error_code(42) // INVALID_REQUEST
+                    .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(str_bytes(&format!(
                         "unsupported resource type {other} or unknown broker"
                     )))),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::ResponseError;
 
 use super::blocking;
 use crate::broker::Broker;
@@ -17,7 +18,8 @@ pub async fn handle(
     let resp = InitProducerIdResponse::default();
     if req.transactional_id.is_some() {
         return resp
-            .with_error_code(53) // TRANSACTIONAL_ID_AUTHORIZATION_FAILED: transactions are unavailable
+            // Transactions are unavailable.
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }

@@ -50,59 +50,80 @@ pub enum Outcome {
     Close(String),
 }
 
-/// The versions served, per API: contiguous ranges that include the old
-/// versions librdkafka 2.0.2 checks for (docs/kafka-compatibility.md).
-pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
-    Some(match key {
-        ApiKey::Produce => (3, 9),
-        ApiKey::Fetch => (4, 11),
-        ApiKey::ListOffsets => (1, 7),
-        ApiKey::Metadata => (0, 12),
-        ApiKey::ApiVersions => (0, 3),
-        ApiKey::CreateTopics => (2, 7),
-        ApiKey::DeleteTopics => (1, 6),
-        ApiKey::InitProducerId => (0, 4),
-        ApiKey::DescribeConfigs => (1, 4),
-        ApiKey::CreatePartitions => (0, 3),
-        ApiKey::DescribeCluster => (0, 1),
-        ApiKey::FindCoordinator => (0, 4),
-        ApiKey::JoinGroup => (0, 7),
-        ApiKey::SyncGroup => (0, 5),
-        ApiKey::Heartbeat => (0, 4),
-        ApiKey::LeaveGroup => (0, 4),
-        ApiKey::OffsetCommit => (2, 8),
-        ApiKey::OffsetFetch => (1, 7),
-        ApiKey::ListGroups => (0, 4),
-        ApiKey::DescribeGroups => (0, 5),
-        ApiKey::DeleteGroups => (0, 2),
-        _ => return None,
-    })
+/// One served Kafka API: a row of [`SERVED`].
+#[derive(Debug)]
+pub struct Api {
+    pub key: ApiKey,
+    /// Lowest and highest version served: a contiguous range that includes
+    /// the old versions librdkafka 2.0.2 checks for (docs/kafka-compatibility.md).
+    pub versions: (i16, i16),
+    /// The `api` label of the request metrics (bounded, stable).
+    pub label: &'static str,
 }
 
-/// Every served API, for ApiVersions.
-pub const SERVED: &[ApiKey] = &[
-    ApiKey::Produce,
-    ApiKey::Fetch,
-    ApiKey::ListOffsets,
-    ApiKey::Metadata,
-    ApiKey::ApiVersions,
-    ApiKey::CreateTopics,
-    ApiKey::DeleteTopics,
-    ApiKey::InitProducerId,
-    ApiKey::DescribeConfigs,
-    ApiKey::CreatePartitions,
-    ApiKey::DescribeCluster,
-    ApiKey::FindCoordinator,
-    ApiKey::JoinGroup,
-    ApiKey::SyncGroup,
-    ApiKey::Heartbeat,
-    ApiKey::LeaveGroup,
-    ApiKey::OffsetCommit,
-    ApiKey::OffsetFetch,
-    ApiKey::ListGroups,
-    ApiKey::DescribeGroups,
-    ApiKey::DeleteGroups,
-];
+/// Declares the served APIs once: each row gives the API key, the versions,
+/// the metric label and how the decoded request is handled (given the
+/// broker, the request body, its version, its correlation id and who sent
+/// it). Expands to the [`SERVED`] table and the router.
+macro_rules! served_apis {
+    ($( $key:ident $min:literal ..= $max:literal $label:literal
+        |$b:pat_param, $r:pat_param, $v:pat_param, $id:pat_param, $ctx:pat_param| $handler:expr; )*) => {
+        /// Every served API, in the order ApiVersions lists them.
+        pub const SERVED: &[Api] = &[
+            $( Api { key: ApiKey::$key, versions: ($min, $max), label: $label }, )*
+        ];
+
+        async fn route(broker: &Arc<Broker>, request: Request, ctx: &RequestContext) -> Outcome {
+            let Request { version, correlation_id, body, .. } = request;
+            match body {
+                $( RequestKind::$key($r) => {
+                    let ($b, $v, $id, $ctx) = (broker, version, correlation_id, ctx);
+                    $handler
+                } )*
+                other => Outcome::Close(format!("{other:?} is not routed")),
+            }
+        }
+    };
+}
+
+served_apis! {
+    Produce          3..=9  "produce"           |b, r, v, id, _| produce::handle(b, r, v, id).await;
+    Fetch            4..=11 "fetch"             |b, r, v, id, _| reply(id, v, &fetch::handle(b, r, v).await);
+    ListOffsets      1..=7  "list_offsets"      |b, r, v, id, _| reply(id, v, &list_offsets::handle(b, r, v).await);
+    Metadata         0..=12 "metadata"          |b, r, v, id, _| reply(id, v, &metadata::handle(b, r, v).await);
+    ApiVersions      0..=3  "api_versions"      |b, r, v, id, _| reply(id, v, &api_versions::handle(b, r, v));
+    CreateTopics     2..=7  "create_topics"     |b, r, v, id, _| reply(id, v, &create_topics::handle(b, r, v).await);
+    DeleteTopics     1..=6  "delete_topics"     |b, r, v, id, _| reply(id, v, &delete_topics::handle(b, r, v).await);
+    InitProducerId   0..=4  "init_producer_id"  |b, r, v, id, _| reply(id, v, &init_producer_id::handle(b, r, v).await);
+    DescribeConfigs  1..=4  "describe_configs"  |b, r, v, id, _| reply(id, v, &describe_configs::handle(b, r, v));
+    CreatePartitions 0..=3  "create_partitions" |b, r, v, id, _| reply(id, v, &create_partitions::handle(b, r, v).await);
+    DescribeCluster  0..=1  "describe_cluster"  |b, r, v, id, _| reply(id, v, &describe_cluster::handle(b, r, v));
+    FindCoordinator  0..=4  "find_coordinator"  |b, r, v, id, _| reply(id, v, &find_coordinator::handle(b, r, v));
+    JoinGroup        0..=7  "join_group"        |b, r, v, id, ctx| reply(id, v, &join_group::handle(b, r, v, ctx).await);
+    SyncGroup        0..=5  "sync_group"        |b, r, v, id, _| reply(id, v, &sync_group::handle(b, r, v).await);
+    Heartbeat        0..=4  "heartbeat"         |b, r, v, id, _| reply(id, v, &heartbeat::handle(b, r, v));
+    LeaveGroup       0..=4  "leave_group"       |b, r, v, id, _| reply(id, v, &leave_group::handle(b, r, v));
+    OffsetCommit     2..=8  "offset_commit"     |b, r, v, id, _| reply(id, v, &offset_commit::handle(b, r, v).await);
+    OffsetFetch      1..=7  "offset_fetch"      |b, r, v, id, _| reply(id, v, &offset_fetch::handle(b, r, v));
+    ListGroups       0..=4  "list_groups"       |b, r, v, id, _| reply(id, v, &list_groups::handle(b, r, v));
+    DescribeGroups   0..=5  "describe_groups"   |b, r, v, id, _| reply(id, v, &describe_groups::handle(b, r, v));
+    DeleteGroups     0..=2  "delete_groups"     |b, r, v, id, _| reply(id, v, &delete_groups::handle(b, r, v).await);
+}
+
+/// The row of [`SERVED`] for `key`, if the API is served.
+pub fn served(key: ApiKey) -> Option<&'static Api> {
+    SERVED.iter().find(|a| a.key == key)
+}
+
+/// The versions served of `key`, if it is served.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    served(key).map(|a| a.versions)
+}
+
+/// The metric label of `key` (`other` for an API not served).
+pub fn api_name(key: ApiKey) -> &'static str {
+    served(key).map_or("other", |a| a.label)
+}
 
 /// Encodes a response frame: length prefix, header, body.
 pub fn encode_response<R: Encodable + HeaderVersion>(
@@ -248,114 +269,90 @@ pub async fn handle(
     outcome
 }
 
-async fn route(broker: &Arc<Broker>, request: Request, ctx: &RequestContext) -> Outcome {
-    let Request {
-        version,
-        correlation_id: id,
-        body,
-        ..
-    } = request;
-    match body {
-        RequestKind::ApiVersions(r) => {
-            reply(id, version, &api_versions::handle(broker, r, version))
-        }
-        RequestKind::Metadata(r) => reply(id, version, &metadata::handle(broker, r, version).await),
-        RequestKind::Produce(r) => produce::handle(broker, r, version, id).await,
-        RequestKind::Fetch(r) => reply(id, version, &fetch::handle(broker, r, version).await),
-        RequestKind::ListOffsets(r) => {
-            reply(id, version, &list_offsets::handle(broker, r, version).await)
-        }
-        RequestKind::CreateTopics(r) => reply(
-            id,
-            version,
-            &create_topics::handle(broker, r, version).await,
-        ),
-        RequestKind::DeleteTopics(r) => reply(
-            id,
-            version,
-            &delete_topics::handle(broker, r, version).await,
-        ),
-        RequestKind::CreatePartitions(r) => reply(
-            id,
-            version,
-            &create_partitions::handle(broker, r, version).await,
-        ),
-        RequestKind::DescribeConfigs(r) => {
-            reply(id, version, &describe_configs::handle(broker, r, version))
-        }
-        RequestKind::InitProducerId(r) => reply(
-            id,
-            version,
-            &init_producer_id::handle(broker, r, version).await,
-        ),
-        RequestKind::DescribeCluster(r) => {
-            reply(id, version, &describe_cluster::handle(broker, r, version))
-        }
-        RequestKind::FindCoordinator(r) => {
-            reply(id, version, &find_coordinator::handle(broker, r, version))
-        }
-        RequestKind::JoinGroup(r) => reply(
-            id,
-            version,
-            &join_group::handle(broker, r, version, ctx).await,
-        ),
-        RequestKind::SyncGroup(r) => {
-            reply(id, version, &sync_group::handle(broker, r, version).await)
-        }
-        RequestKind::Heartbeat(r) => reply(id, version, &heartbeat::handle(broker, r, version)),
-        RequestKind::LeaveGroup(r) => reply(id, version, &leave_group::handle(broker, r, version)),
-        RequestKind::OffsetCommit(r) => reply(
-            id,
-            version,
-            &offset_commit::handle(broker, r, version).await,
-        ),
-        RequestKind::OffsetFetch(r) => {
-            reply(id, version, &offset_fetch::handle(broker, r, version))
-        }
-        RequestKind::ListGroups(r) => reply(id, version, &list_groups::handle(broker, r, version)),
-        RequestKind::DescribeGroups(r) => {
-            reply(id, version, &describe_groups::handle(broker, r, version))
-        }
-        RequestKind::DeleteGroups(r) => reply(
-            id,
-            version,
-            &delete_groups::handle(broker, r, version).await,
-        ),
-        other => Outcome::Close(format!("{other:?} is not routed")),
-    }
-}
-
-/// Stable, bounded label values for metrics.
-pub fn api_name(key: ApiKey) -> &'static str {
-    match key {
-        ApiKey::Produce => "produce",
-        ApiKey::Fetch => "fetch",
-        ApiKey::ListOffsets => "list_offsets",
-        ApiKey::Metadata => "metadata",
-        ApiKey::ApiVersions => "api_versions",
-        ApiKey::CreateTopics => "create_topics",
-        ApiKey::DeleteTopics => "delete_topics",
-        ApiKey::InitProducerId => "init_producer_id",
-        ApiKey::DescribeConfigs => "describe_configs",
-        ApiKey::CreatePartitions => "create_partitions",
-        ApiKey::DescribeCluster => "describe_cluster",
-        ApiKey::FindCoordinator => "find_coordinator",
-        ApiKey::JoinGroup => "join_group",
-        ApiKey::SyncGroup => "sync_group",
-        ApiKey::Heartbeat => "heartbeat",
-        ApiKey::LeaveGroup => "leave_group",
-        ApiKey::OffsetCommit => "offset_commit",
-        ApiKey::OffsetFetch => "offset_fetch",
-        ApiKey::ListGroups => "list_groups",
-        ApiKey::DescribeGroups => "describe_groups",
-        ApiKey::DeleteGroups => "delete_groups",
-        _ => "other",
-    }
-}
-
 /// Runs blocking storage work off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
         .expect("storage task panicked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The served-API table under the `## {heading}` section of the
+    /// repository file `path`: (API, "min–max") pairs, two per row.
+    fn documented_apis(path: &str, heading: &str) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(path),
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let section = text
+            .split("\n## ")
+            .find(|s| s.starts_with(heading))
+            .unwrap_or_else(|| panic!("{path} has no section {heading:?}"));
+        let mut rows = section
+            .lines()
+            .skip_while(|l| !l.starts_with("| API | versions |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .peekable();
+        assert!(
+            rows.peek().is_some(),
+            "{path}: the served-API table is empty"
+        );
+        let mut apis = Vec::new();
+        for row in rows {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            for pair in cells.chunks(2) {
+                match pair {
+                    ["", ""] => {}
+                    [name, versions] => apis.push((name.to_string(), versions.to_string())),
+                    _ => panic!("{path}: odd number of cells in {row:?}"),
+                }
+            }
+        }
+        apis.sort();
+        apis
+    }
+
+    #[test]
+    fn readme_and_docs_list_exactly_the_served_apis_and_versions() {
+        let mut served: Vec<(String, String)> = SERVED
+            .iter()
+            .map(|a| {
+                (
+                    format!("{:?}", a.key),
+                    format!("{}–{}", a.versions.0, a.versions.1),
+                )
+            })
+            .collect();
+        served.sort();
+        for (path, heading) in [
+            ("README.md", "Kafka compatibility"),
+            (
+                "docs/kafka-compatibility.md",
+                "ApiVersions and the versions served",
+            ),
+        ] {
+            assert_eq!(documented_apis(path, heading), served, "{path}");
+        }
+    }
+
+    #[test]
+    fn served_table_has_one_row_per_api_and_label() {
+        for (i, a) in SERVED.iter().enumerate() {
+            assert!(a.versions.0 <= a.versions.1, "{:?}", a.key);
+            assert!(a.versions.1 <= a.key.valid_versions().max, "{:?}", a.key);
+            for b in &SERVED[i + 1..] {
+                assert_ne!(a.key, b.key);
+                assert_ne!(a.label, b.label);
+            }
+        }
+        assert_eq!(api_name(ApiKey::Produce), "produce");
+        assert_eq!(api_name(ApiKey::AlterConfigs), "other");
+        assert_eq!(supported_versions(ApiKey::Fetch), Some((4, 11)));
+    }
 }

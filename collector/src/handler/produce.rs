@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::ResponseError;
 
 use super::{blocking, reply, str_bytes, Outcome};
 use crate::broker::Broker;
@@ -22,7 +23,11 @@ pub async fn handle(
     let acks = req.acks;
     if req.transactional_id.is_some() {
         // Transactions are not supported; say so per partition.
-        let resp = respond_all(&req, 35, "transactions are not supported by logship");
+        let resp = respond_all(
+            &req,
+            ResponseError::UnsupportedVersion.code(),
+            "transactions are not supported by logship",
+        );
         return if acks == 0 {
             Outcome::NoResponse
         } else {
@@ -135,7 +140,15 @@ fn append_one(
     records: Option<bytes::Bytes>,
 ) -> (PartitionResult, Option<Durable>) {
     let Some(records) = records else {
-        return ((87, -1, -1, Some("no records".to_owned())), None); // INVALID_RECORD
+        return (
+            (
+                ResponseError::InvalidRecord.code(),
+                -1,
+                -1,
+                Some("no records".to_owned()),
+            ),
+            None,
+        );
     };
     let result = broker.partition(topic, partition, true).and_then(|p| {
         // The one copy per batch: into a buffer whose base offsets we rewrite.

@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::records::*;
-use logship_collector::handler::{parse, supported_versions, SERVED};
+use logship_collector::handler::{parse, SERVED};
 use std::fs;
 
 fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, body: &R) -> Vec<u8> {
@@ -85,8 +85,8 @@ fn main() {
     .unwrap();
     let topic = StrBytes::from_static_str("logs");
     let g = StrBytes::from_static_str("g");
-    for &key in SERVED {
-        let (min, max) = supported_versions(key).unwrap();
+    for api in SERVED {
+        let (key, (min, max)) = (api.key, api.versions);
         for v in [min, max] {
             let body = match key {
                 ApiKey::Metadata => frame(
