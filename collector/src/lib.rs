@@ -3,8 +3,8 @@
 //! Module map:
 //! - [`storage`]: the on-disk log. `batch` (RecordBatch v2 header view and
 //!   validation, from `logship_common`), `index` (sparse offset and time indexes), `segment` (one
-//!   `.log` with its indexes), `partition` (append with group commit, read,
-//!   roll, retention), `loader` (start-up and crash recovery), `topic`
+//!   `.log` with its indexes), `partition` (append, read, roll, retention),
+//!   `group_commit` (appenders sharing fsyncs), `loader` (start-up and crash recovery), `topic`
 //!   (topic configs and the atomic metadata file), `mod.rs` (`Storage`,
 //!   the log manager: topics, partitions, background retention).
 //! - [`server`] (accept loop), [`connection`] (frames, in-order responses),

@@ -11,6 +11,7 @@
 //! `Storage` is thread-safe; every method may be called from any thread.
 //! Appends block (fsync); async callers use `spawn_blocking`.
 
+mod group_commit;
 pub mod index;
 pub mod loader;
 pub mod partition;

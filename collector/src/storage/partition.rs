@@ -2,19 +2,18 @@
 //!
 //! Thread-safe. `log` (a mutex) serialises appends, rolls and retention;
 //! reads hold it only to pick a segment and snapshot its size, then do their
-//! I/O outside it. Durability uses group commit: an appender writes under the
-//! lock, releases it, then waits until some fsync covers its end offset. The
-//! first waiter to find no fsync running performs one for everyone, so N
-//! concurrent producers share one fsync instead of paying N.
+//! I/O outside it. Durability uses group commit ([`GroupCommit`]): an
+//! appender writes under the lock, releases it, then waits until some fsync
+//! covers its end offset.
 //!
-//! Lock order: `log` before `sync`. `sync_until` never holds `sync` while
-//! taking `log`.
+//! Lock order: `log` before the group commit's state. The fsync closure
+//! takes `log` only while the group commit's lock is released.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +21,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use logship_common::time::now_ms;
 
 use super::batch::{self, BatchHeader};
+use super::group_commit::GroupCommit;
 use super::producer::{self, ProducerState, SequenceCheck, SequenceError};
 use super::segment::{self, Segment};
 use super::topic::{sync_dir, TopicConfig};
@@ -93,19 +93,6 @@ impl Log {
     }
 }
 
-enum Claim {
-    Done,
-    Wait,
-    Mine,
-}
-
-struct SyncState {
-    /// Every offset below this is on disk.
-    durable: i64,
-    /// An fsync is running; others wait on `synced` instead of starting one.
-    syncing: bool,
-}
-
 pub struct Partition {
     topic: String,
     id: i32,
@@ -113,15 +100,10 @@ pub struct Partition {
     config: RwLock<Arc<TopicConfig>>,
     flush: FlushPolicy,
     log: Mutex<Log>,
-    sync: Mutex<SyncState>,
-    synced: Condvar,
-    /// Bumped after every fsync attempt, for async waiters
-    /// ([`Partition::wait_durable_async`]); `synced` serves blocking ones.
-    synced_async: tokio::sync::watch::Sender<()>,
+    /// Offline after an fsync failure (the page cache can no longer be
+    /// trusted); appends are refused from then on.
+    commit: Arc<GroupCommit>,
     high_watermark: AtomicI64,
-    /// Set after an fsync failure (the page cache can no longer be trusted)
-    /// or once the topic is deleted; appends are refused from then on.
-    offline: AtomicBool,
     deleted: AtomicBool,
     metrics: StorageMetrics,
     topic_metrics: TopicMetrics,
@@ -157,14 +139,8 @@ impl Partition {
             config: RwLock::new(config),
             flush,
             log: Mutex::new(log),
-            sync: Mutex::new(SyncState {
-                durable: end,
-                syncing: false,
-            }),
-            synced: Condvar::new(),
-            synced_async: tokio::sync::watch::Sender::new(()),
+            commit: Arc::new(GroupCommit::new(end)),
             high_watermark: AtomicI64::new(end),
-            offline: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             metrics,
             topic_metrics,
@@ -253,7 +229,7 @@ impl Partition {
             if self.deleted.load(Ordering::Acquire) {
                 return Err(self.unknown());
             }
-            if self.offline.load(Ordering::Acquire) {
+            if self.commit.is_offline() {
                 return Err(StorageError::PartitionOffline {
                     topic: self.topic.clone(),
                     partition: self.id,
@@ -384,7 +360,7 @@ impl Partition {
     fn roll(&self, log: &mut Log) -> Result<()> {
         let result = log.active().sync();
         self.count_fsync(Instant::now());
-        result.inspect_err(|_| self.offline.store(true, Ordering::Release))?;
+        result.inspect_err(|_| self.commit.set_offline())?;
         let next = log.end_offset();
         // Start-up then only scans the new active segment for producer state.
         producer::save_snapshot(&self.dir, next, &log.producers)?;
@@ -407,20 +383,8 @@ impl Partition {
     /// Blocks until every offset below `target` is fsynced, performing the
     /// fsync itself if none is running (group commit).
     fn sync_until(&self, target: i64) -> Result<()> {
-        let mut state = lock(&self.sync);
-        loop {
-            match self.claim(&mut state, target)? {
-                Claim::Done => return Ok(()),
-                Claim::Wait => {
-                    state = self.synced.wait(state).unwrap_or_else(|e| e.into_inner());
-                }
-                Claim::Mine => {
-                    drop(state);
-                    self.run_sync()?;
-                    state = lock(&self.sync);
-                }
-            }
-        }
+        self.commit
+            .wait(target, || self.sync_and_publish(), || self.offline_error())
     }
 
     /// [`Partition::wait_durable`] for async callers: waiting parks no
@@ -430,73 +394,32 @@ impl Partition {
         if self.flush != FlushPolicy::Always {
             return Ok(());
         }
-        let mut synced = self.synced_async.subscribe();
-        loop {
-            let claim = {
-                let mut state = lock(&self.sync);
-                self.claim(&mut state, end)?
-            };
-            match claim {
-                Claim::Done => return Ok(()),
-                Claim::Wait => {
-                    // Subscribed before the check, so a sync finishing in
-                    // between is not missed.
-                    let _ = synced.changed().await;
-                }
-                Claim::Mine => {
-                    let p = Arc::clone(self);
-                    tokio::task::spawn_blocking(move || p.run_sync())
-                        .await
-                        .map_err(|e| {
-                            StorageError::io(self.dir.clone(), std::io::Error::other(e))
-                        })??;
-                }
-            }
+        let p = Arc::clone(self);
+        self.commit
+            .wait_async(end, move || p.sync_and_publish(), || self.offline_error())
+            .await
+    }
+
+    fn offline_error(&self) -> StorageError {
+        StorageError::PartitionOffline {
+            topic: self.topic.clone(),
+            partition: self.id,
         }
     }
 
-    /// Whether offsets below `target` are durable, an fsync is running
-    /// (wait for it), or the caller should run one (marked as running).
-    fn claim(&self, state: &mut SyncState, target: i64) -> Result<Claim> {
-        if state.durable >= target {
-            return Ok(Claim::Done);
-        }
-        if self.offline.load(Ordering::Acquire) {
-            return Err(StorageError::PartitionOffline {
-                topic: self.topic.clone(),
-                partition: self.id,
-            });
-        }
-        if state.syncing {
-            return Ok(Claim::Wait);
-        }
-        state.syncing = true;
-        Ok(Claim::Mine)
-    }
-
-    /// Runs the fsync this caller claimed, publishes the result and wakes
-    /// every waiter.
-    fn run_sync(&self) -> Result<()> {
-        let result = self.sync_active();
-        let mut state = lock(&self.sync);
-        state.syncing = false;
-        let outcome = match result {
+    /// The group commit's fsync: fsyncs the active segment and raises the
+    /// high watermark to what it covers before any waiter is woken.
+    fn sync_and_publish(&self) -> Result<i64> {
+        match self.sync_active() {
             Ok(end) => {
-                state.durable = state.durable.max(end);
-                self.high_watermark
-                    .fetch_max(state.durable, Ordering::AcqRel);
-                Ok(())
+                self.high_watermark.fetch_max(end, Ordering::AcqRel);
+                Ok(end)
             }
             Err(e) => {
-                self.offline.store(true, Ordering::Release);
                 tracing::error!(topic = %self.topic, partition = self.id, error = %e, "fsync failed; partition offline");
                 Err(e)
             }
-        };
-        drop(state);
-        self.synced.notify_all();
-        self.synced_async.send_replace(());
-        outcome
+        }
     }
 
     /// fsyncs the active segment; returns the log end offset it covers.
