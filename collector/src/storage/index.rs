@@ -14,9 +14,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StorageError};
 
-pub const OFFSET_ENTRY: usize = 8;
-pub const TIME_ENTRY: usize = 12;
-
 fn open_rw(path: &Path) -> Result<File> {
     File::options()
         .read(true)
@@ -35,74 +32,107 @@ fn read_all(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Relative offset -> byte position of the batch starting there.
-pub struct OffsetIndex {
-    path: PathBuf,
-    file: File,
-    entries: Vec<(u32, u32)>,
+/// The key an index is sorted by; every entry is `(key, u32 value)`,
+/// big-endian on disk.
+pub trait IndexKey: Copy + Ord {
+    /// Bytes of the key on disk.
+    const SIZE: usize;
+    fn write_be(self, out: &mut [u8]);
+    fn read_be(bytes: &[u8]) -> Self;
 }
 
-impl OffsetIndex {
+impl IndexKey for u32 {
+    const SIZE: usize = 4;
+    fn write_be(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_be_bytes());
+    }
+    fn read_be(bytes: &[u8]) -> Self {
+        u32::from_be_bytes(bytes.try_into().expect("4 bytes"))
+    }
+}
+
+impl IndexKey for i64 {
+    const SIZE: usize = 8;
+    fn write_be(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_be_bytes());
+    }
+    fn read_be(bytes: &[u8]) -> Self {
+        i64::from_be_bytes(bytes.try_into().expect("8 bytes"))
+    }
+}
+
+/// A sparse index file of `(K, u32)` entries with strictly increasing keys,
+/// mirrored in memory.
+pub struct Index<K> {
+    path: PathBuf,
+    file: File,
+    entries: Vec<(K, u32)>,
+}
+
+/// Relative offset -> byte position of the batch starting there.
+pub type OffsetIndex = Index<u32>;
+
+/// Max timestamp seen so far -> relative offset of the batch where it was seen.
+pub type TimeIndex = Index<i64>;
+
+impl<K: IndexKey> Index<K> {
+    const ENTRY: usize = K::SIZE + 4;
+
     /// Opens an empty index, truncating any file at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = open_rw(path)?;
         file.set_len(0).map_err(|e| StorageError::io(path, e))?;
-        Ok(OffsetIndex {
+        Ok(Index {
             path: path.to_owned(),
             file,
             entries: Vec::new(),
         })
     }
 
-    /// Loads the index at `path` if it exists and is consistent with a log of
-    /// `log_size` bytes: whole entries, strictly increasing offsets and
-    /// positions, all inside the log. `None` means "rebuild it".
-    pub fn load(path: &Path, log_size: u64) -> Result<Option<Self>> {
+    /// Loads the index at `path` if it exists, holds whole entries with
+    /// strictly increasing keys and `consistent` accepts its entries.
+    /// `None` means "rebuild it".
+    fn load_if(path: &Path, consistent: impl Fn(&[(K, u32)]) -> bool) -> Result<Option<Self>> {
         let Some(bytes) = read_all(path)? else {
             return Ok(None);
         };
-        if bytes.len() % OFFSET_ENTRY != 0 {
+        if bytes.len() % Self::ENTRY != 0 {
             return Ok(None);
         }
-        let entries: Vec<(u32, u32)> = bytes
-            .chunks_exact(OFFSET_ENTRY)
-            .map(|c| {
-                (
-                    u32::from_be_bytes(c[..4].try_into().expect("4")),
-                    u32::from_be_bytes(c[4..].try_into().expect("4")),
-                )
-            })
+        let entries: Vec<(K, u32)> = bytes
+            .chunks_exact(Self::ENTRY)
+            .map(|c| (K::read_be(&c[..K::SIZE]), u32::read_be(&c[K::SIZE..])))
             .collect();
-        let increasing = entries
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
-        let inside = entries.last().is_none_or(|e| (e.1 as u64) < log_size);
-        if !increasing || !inside {
+        let increasing = entries.windows(2).all(|w| w[0].0 < w[1].0);
+        if !increasing || !consistent(&entries) {
             return Ok(None);
         }
-        Ok(Some(OffsetIndex {
+        Ok(Some(Index {
             path: path.to_owned(),
             file: open_rw(path)?,
             entries,
         }))
     }
 
-    pub fn append(&mut self, relative_offset: u32, position: u32) -> Result<()> {
-        let mut entry = [0u8; OFFSET_ENTRY];
-        entry[..4].copy_from_slice(&relative_offset.to_be_bytes());
-        entry[4..].copy_from_slice(&position.to_be_bytes());
-        let at = (self.entries.len() * OFFSET_ENTRY) as u64;
+    /// Appends an entry; the caller keeps keys increasing.
+    fn push(&mut self, key: K, value: u32) -> Result<()> {
+        // Keys are at most 8 bytes (`i64`).
+        let mut entry = [0u8; 12];
+        let entry = &mut entry[..Self::ENTRY];
+        key.write_be(&mut entry[..K::SIZE]);
+        value.write_be(&mut entry[K::SIZE..]);
+        let at = (self.entries.len() * Self::ENTRY) as u64;
         self.file
-            .write_all_at(&entry, at)
+            .write_all_at(entry, at)
             .map_err(|e| StorageError::io(&self.path, e))?;
-        self.entries.push((relative_offset, position));
+        self.entries.push((key, value));
         Ok(())
     }
 
-    /// Position of the last indexed batch starting at or before
-    /// `relative_offset`, or 0: where a forward scan for it should begin.
-    pub fn lookup(&self, relative_offset: u32) -> u32 {
-        let i = self.entries.partition_point(|e| e.0 <= relative_offset);
+    /// The value of the last entry whose key satisfies `before` (a prefix of
+    /// the entries, as keys increase), or 0.
+    fn floor_value(&self, before: impl Fn(K) -> bool) -> u32 {
+        let i = self.entries.partition_point(|e| before(e.0));
         if i == 0 {
             0
         } else {
@@ -110,7 +140,7 @@ impl OffsetIndex {
         }
     }
 
-    pub fn last(&self) -> Option<(u32, u32)> {
+    pub fn last(&self) -> Option<(K, u32)> {
         self.entries.last().copied()
     }
 
@@ -125,54 +155,37 @@ impl OffsetIndex {
     }
 }
 
-/// Max timestamp seen so far -> relative offset of the batch where it was seen.
-pub struct TimeIndex {
-    path: PathBuf,
-    file: File,
-    entries: Vec<(i64, u32)>,
-}
-
-impl TimeIndex {
-    pub fn create(path: &Path) -> Result<Self> {
-        let file = open_rw(path)?;
-        file.set_len(0).map_err(|e| StorageError::io(path, e))?;
-        Ok(TimeIndex {
-            path: path.to_owned(),
-            file,
-            entries: Vec::new(),
+impl Index<u32> {
+    /// Loads the index at `path` if it exists and is consistent with a log of
+    /// `log_size` bytes: whole entries, strictly increasing offsets and
+    /// positions, all inside the log. `None` means "rebuild it".
+    pub fn load(path: &Path, log_size: u64) -> Result<Option<Self>> {
+        Self::load_if(path, |entries| {
+            entries.windows(2).all(|w| w[0].1 < w[1].1)
+                && entries.last().is_none_or(|e| (e.1 as u64) < log_size)
         })
     }
 
-    /// Loads the time index if it has whole entries with non-decreasing
-    /// timestamps and offsets below `max_relative_offset`; `None` means rebuild.
+    pub fn append(&mut self, relative_offset: u32, position: u32) -> Result<()> {
+        self.push(relative_offset, position)
+    }
+
+    /// Position of the last indexed batch starting at or before
+    /// `relative_offset`, or 0: where a forward scan for it should begin.
+    pub fn lookup(&self, relative_offset: u32) -> u32 {
+        self.floor_value(|o| o <= relative_offset)
+    }
+}
+
+impl Index<i64> {
+    /// Loads the time index if it has whole entries with increasing
+    /// timestamps, non-decreasing offsets and offsets up to
+    /// `max_relative_offset`; `None` means rebuild.
     pub fn load(path: &Path, max_relative_offset: u32) -> Result<Option<Self>> {
-        let Some(bytes) = read_all(path)? else {
-            return Ok(None);
-        };
-        if bytes.len() % TIME_ENTRY != 0 {
-            return Ok(None);
-        }
-        let entries: Vec<(i64, u32)> = bytes
-            .chunks_exact(TIME_ENTRY)
-            .map(|c| {
-                (
-                    i64::from_be_bytes(c[..8].try_into().expect("8")),
-                    u32::from_be_bytes(c[8..].try_into().expect("4")),
-                )
-            })
-            .collect();
-        let ordered = entries
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1);
-        let inside = entries.last().is_none_or(|e| e.1 <= max_relative_offset);
-        if !ordered || !inside {
-            return Ok(None);
-        }
-        Ok(Some(TimeIndex {
-            path: path.to_owned(),
-            file: open_rw(path)?,
-            entries,
-        }))
+        Self::load_if(path, |entries| {
+            entries.windows(2).all(|w| w[0].1 <= w[1].1)
+                && entries.last().is_none_or(|e| e.1 <= max_relative_offset)
+        })
     }
 
     /// Records `max_timestamp` at `relative_offset` if it is a new maximum.
@@ -180,41 +193,14 @@ impl TimeIndex {
         if self.entries.last().is_some_and(|e| e.0 >= max_timestamp) {
             return Ok(());
         }
-        let mut entry = [0u8; TIME_ENTRY];
-        entry[..8].copy_from_slice(&max_timestamp.to_be_bytes());
-        entry[8..].copy_from_slice(&relative_offset.to_be_bytes());
-        let at = (self.entries.len() * TIME_ENTRY) as u64;
-        self.file
-            .write_all_at(&entry, at)
-            .map_err(|e| StorageError::io(&self.path, e))?;
-        self.entries.push((max_timestamp, relative_offset));
-        Ok(())
+        self.push(max_timestamp, relative_offset)
     }
 
     /// Relative offset from which a scan for the first batch holding a
     /// timestamp >= `timestamp` may start: every batch up to and including the
     /// offset of the last entry below `timestamp` lies wholly before it.
     pub fn lookup(&self, timestamp: i64) -> u32 {
-        let i = self.entries.partition_point(|e| e.0 < timestamp);
-        if i == 0 {
-            0
-        } else {
-            self.entries[i - 1].1
-        }
-    }
-
-    pub fn last(&self) -> Option<(i64, u32)> {
-        self.entries.last().copied()
-    }
-
-    pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| StorageError::io(&self.path, e))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        self.floor_value(|t| t < timestamp)
     }
 }
 
@@ -246,6 +232,12 @@ mod tests {
         assert!(OffsetIndex::load(&dir.path().join("missing.index"), 1)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn entries_have_kafkas_sizes() {
+        assert_eq!(OffsetIndex::ENTRY, 8);
+        assert_eq!(TimeIndex::ENTRY, 12);
     }
 
     #[test]
