@@ -9,6 +9,8 @@ use std::time::Duration;
 use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
+use crate::source::file::Globs;
+
 /// `agent:` as written in YAML.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -359,8 +361,9 @@ impl Default for RetryConfig {
 }
 
 impl AgentConfig {
-    /// Checks what serde cannot.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what serde cannot, and compiles the file sources' patterns.
+    pub fn validate(&self) -> Result<ValidAgent, String> {
+        let mut valid = ValidAgent::default();
         if self.sources.is_empty() {
             return Err("agent.sources: at least one source is needed".into());
         }
@@ -369,7 +372,9 @@ impl AgentConfig {
             logship_common::topic::validate_topic_name(source.topic())
                 .map_err(|e| format!("{}: {e}", at("topic")))?;
             match source {
-                SourceConfig::File(f) => f.validate(&at)?,
+                SourceConfig::File(f) => {
+                    valid.file_sources.insert(name.clone(), f.validate(&at)?);
+                }
                 SourceConfig::PrometheusScrape(p) => {
                     if p.targets.is_empty() {
                         return Err(format!("{}: at least one URL is needed", at("targets")));
@@ -421,22 +426,37 @@ impl AgentConfig {
                 }
             }
         }
-        Ok(())
+        Ok(valid)
     }
 }
 
+/// A file source's patterns as validation compiled them; the source runs
+/// with these.
+#[derive(Debug, Clone)]
+pub struct FilePatterns {
+    pub globs: Globs,
+    pub multiline: Option<regex::bytes::Regex>,
+}
+
+/// What [`AgentConfig::validate`] compiled, per source name.
+#[derive(Debug, Clone, Default)]
+pub struct ValidAgent {
+    pub file_sources: BTreeMap<String, FilePatterns>,
+}
+
 impl FileSourceConfig {
-    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<FilePatterns, String> {
         let f = self;
         if f.include.is_empty() {
             return Err(format!("{}: at least one glob is needed", at("include")));
         }
-        for g in f.include.iter().chain(&f.exclude) {
-            globset::Glob::new(g).map_err(|e| format!("{}: {e}", at("include")))?;
-            if !g.starts_with('/') {
+        let globs = Globs::new(&f.include, &f.exclude)
+            .map_err(|e| format!("{}: {}", at(e.list), e.message))?;
+        for (list, patterns) in [("include", &f.include), ("exclude", &f.exclude)] {
+            if let Some(g) = patterns.iter().find(|g| !g.starts_with('/')) {
                 return Err(format!(
                     "{}: {g:?} must be an absolute path pattern",
-                    at("include")
+                    at(list)
                 ));
             }
         }
@@ -454,11 +474,14 @@ impl FileSourceConfig {
                 at("max_line_bytes")
             ));
         }
-        if let Some(m) = &f.multiline {
-            regex::bytes::Regex::new(&m.start_pattern)
-                .map_err(|e| format!("{}: {e}", at("multiline.start_pattern")))?;
-        }
-        Ok(())
+        let multiline = match &f.multiline {
+            None => None,
+            Some(m) => Some(
+                regex::bytes::Regex::new(&m.start_pattern)
+                    .map_err(|e| format!("{}: {e}", at("multiline.start_pattern")))?,
+            ),
+        };
+        Ok(FilePatterns { globs, multiline })
     }
 }
 
@@ -546,4 +569,84 @@ fn default_initial_backoff() -> Duration {
 }
 fn default_max_backoff() -> Duration {
     Duration::from_secs(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn with_file_source(source: serde_json::Value) -> AgentConfig {
+        serde_json::from_value(serde_json::json!({
+            "sources": { "logs": source },
+            "sink": { "type": "collector", "url": "http://127.0.0.1:8080" },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn validation_returns_the_compiled_patterns_the_source_runs_with() {
+        let c = with_file_source(serde_json::json!({
+            "type": "file",
+            "topic": "logs",
+            "include": ["/var/log/*.log"],
+            "exclude": ["/var/log/skip.log"],
+            "multiline": { "start_pattern": "^\\d" },
+        }));
+        let valid = c.validate().unwrap();
+        let p = &valid.file_sources["logs"];
+        assert!(p.globs.matches(Path::new("/var/log/a.log")));
+        assert!(!p.globs.matches(Path::new("/var/log/skip.log")));
+        // `*` does not cross directories, as the tailer needs.
+        assert!(!p.globs.matches(Path::new("/var/log/x/a.log")));
+        assert!(p.multiline.as_ref().unwrap().is_match(b"1 start"));
+    }
+
+    #[test]
+    fn pattern_errors_name_the_list_they_are_in() {
+        let cases = [
+            (
+                serde_json::json!(["/var/log/[.log"]),
+                serde_json::json!([]),
+                "agent.sources.logs.include: ",
+            ),
+            (
+                serde_json::json!(["/var/log/*.log"]),
+                serde_json::json!(["/var/log/[.log"]),
+                "agent.sources.logs.exclude: ",
+            ),
+            (
+                serde_json::json!(["/var/log/*.log"]),
+                serde_json::json!(["skip.log"]),
+                "agent.sources.logs.exclude: \"skip.log\" must be an absolute path pattern",
+            ),
+            (
+                serde_json::json!(["*.log"]),
+                serde_json::json!([]),
+                "agent.sources.logs.include: \"*.log\" must be an absolute path pattern",
+            ),
+        ];
+        for (include, exclude, expected) in cases {
+            let c = with_file_source(serde_json::json!({
+                "type": "file",
+                "topic": "logs",
+                "include": include,
+                "exclude": exclude,
+            }));
+            let err = c.validate().unwrap_err();
+            assert!(err.starts_with(expected), "{err}");
+        }
+        let c = with_file_source(serde_json::json!({
+            "type": "file",
+            "topic": "logs",
+            "include": ["/var/log/*.log"],
+            "multiline": { "start_pattern": "(" },
+        }));
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.starts_with("agent.sources.logs.multiline.start_pattern: "),
+            "{err}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::Checkpoints;
-use crate::config::{AgentConfig, SinkConfig, SourceConfig};
+use crate::config::{AgentConfig, SinkConfig, SourceConfig, ValidAgent};
 use crate::metrics::Metrics;
 use crate::sink::collector::CollectorSink;
 use crate::sink::kafka::KafkaSink;
@@ -33,7 +33,7 @@ pub async fn run(
     ready: tokio::sync::oneshot::Sender<()>,
     mut reload: tokio::sync::mpsc::Receiver<AgentConfig>,
 ) -> Result<(), String> {
-    config.validate()?;
+    let valid = config.validate()?;
     let metrics = Metrics::new();
     let dir = config.data_dir.clone();
     let (checkpoints, first_run) = tokio::task::spawn_blocking(move || Checkpoints::open(&dir))
@@ -75,7 +75,9 @@ pub async fn run(
         sink_config: config.sink.clone(),
     };
     let mut running = Sources::default();
-    running.apply(&shared, &config, first_run, &shutdown).await;
+    running
+        .apply(&shared, &config, &valid, first_run, &shutdown)
+        .await;
     let writer = {
         let checkpoints = Arc::clone(&checkpoints);
         let metrics = metrics.clone();
@@ -116,7 +118,16 @@ pub async fn run(
                 if next.sink != current.sink || next.data_dir != current.data_dir || next.http.listen != current.http.listen {
                     tracing::warn!("reload: sink, data_dir and http changes take effect after a restart; applying source changes only");
                 }
-                running.apply(&shared, &next, false, &shutdown).await;
+                // Validated by the sender; validating here again yields the
+                // compiled patterns the sources run with.
+                let valid = match next.validate() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!("reload rejected, keeping the running config: {e}");
+                        continue;
+                    }
+                };
+                running.apply(&shared, &next, &valid, false, &shutdown).await;
                 current.sources = next.sources.clone();
                 tracing::info!(sources = current.sources.len(), "agent reloaded");
             }
@@ -169,6 +180,7 @@ impl Sources {
         &mut self,
         shared: &Shared,
         config: &AgentConfig,
+        valid: &ValidAgent,
         first_run: bool,
         shutdown: &CancellationToken,
     ) {
@@ -194,6 +206,11 @@ impl Sources {
             let stop = shutdown.child_token();
             let task = match source {
                 SourceConfig::File(fc) => {
+                    let patterns = valid
+                        .file_sources
+                        .get(name)
+                        .expect("validate() compiles every file source")
+                        .clone();
                     let ctx = Arc::new(SourceCtx {
                         name: name.clone(),
                         config: fc.clone(),
@@ -212,9 +229,8 @@ impl Sources {
                                 (StrBytes::from_string(k.clone()), Bytes::from(v.clone()))
                             })
                             .collect(),
-                        multiline: fc.multiline.as_ref().map(|m| {
-                            regex::bytes::Regex::new(&m.start_pattern).expect("validated pattern")
-                        }),
+                        multiline: patterns.multiline,
+                        globs: patterns.globs,
                         stop: stop.clone(),
                     });
                     tokio::spawn(file::run(ctx, fresh))

@@ -237,9 +237,18 @@ impl Default for CollectorConfig {
     }
 }
 
+/// What [`CollectorConfig::validate`] checked, in the types the collector
+/// runs with.
+#[derive(Debug, Clone)]
+pub struct ValidCollector {
+    pub storage: StorageOptions,
+    /// `collector.kafka.advertised` as host and port, when set.
+    pub advertised: Option<(String, u16)>,
+}
+
 impl CollectorConfig {
-    /// Checks values that serde cannot and builds the storage options.
-    pub fn validate(&self) -> Result<StorageOptions, String> {
+    /// Checks values that serde cannot and builds the runtime values.
+    pub fn validate(&self) -> Result<ValidCollector, String> {
         let mut defaults = TopicConfig::default();
         for (key, value) in &self.defaults.configs {
             let text = match value {
@@ -261,16 +270,17 @@ impl CollectorConfig {
                 crate::storage::MAX_PARTITIONS
             ));
         }
-        if let Some(adv) = &self.kafka.advertised {
-            let ok = adv
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-            if !ok {
-                return Err(format!(
-                    "collector.kafka.advertised: {adv:?} is not host:port"
-                ));
-            }
-        }
+        let advertised = match &self.kafka.advertised {
+            None => None,
+            Some(adv) => Some(
+                adv.rsplit_once(':')
+                    .filter(|(h, _)| !h.is_empty())
+                    .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                    .ok_or_else(|| {
+                        format!("collector.kafka.advertised: {adv:?} is not host:port")
+                    })?,
+            ),
+        };
         if !(1..=MAX_HTTP_BODY_BYTES).contains(&self.http.max_body_bytes) {
             return Err(format!(
                 "collector.http.max_body_bytes: must be between 1 byte and {MAX_HTTP_BODY_BYTES} bytes (2GiB - 1)"
@@ -280,7 +290,7 @@ impl CollectorConfig {
         {
             return Err("collector.storage: intervals must be greater than zero".to_owned());
         }
-        Ok(StorageOptions {
+        let storage = StorageOptions {
             data_dir: self.data_dir.clone(),
             flush: match self.storage.flush {
                 FlushMode::Always => FlushPolicy::Always,
@@ -289,6 +299,10 @@ impl CollectorConfig {
             },
             defaults,
             retention_check_interval: self.storage.retention_check_interval,
+        };
+        Ok(ValidCollector {
+            storage,
+            advertised,
         })
     }
 }
@@ -313,5 +327,21 @@ mod tests {
         assert!(zero.validate().unwrap_err().contains("max_body_bytes"));
         let huge = parse("http:\n  max_body_bytes: 2GiB\n").unwrap();
         assert!(huge.validate().unwrap_err().contains("max_body_bytes"));
+    }
+
+    #[test]
+    fn advertised_address_is_validated_into_host_and_port() {
+        let c = parse("kafka:\n  advertised: logs.example.com:19092\n").unwrap();
+        let valid = c.validate().unwrap();
+        assert_eq!(
+            valid.advertised,
+            Some(("logs.example.com".to_owned(), 19092))
+        );
+        assert_eq!(parse("{}").unwrap().validate().unwrap().advertised, None);
+        for bad in ["nohost", ":9092", "h:99999", "h:port"] {
+            let c = parse(&format!("kafka:\n  advertised: \"{bad}\"\n")).unwrap();
+            let err = c.validate().unwrap_err();
+            assert!(err.contains("collector.kafka.advertised"), "{bad}: {err}");
+        }
     }
 }

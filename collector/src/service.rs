@@ -24,7 +24,8 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<(), String> {
-    let options = config.validate()?;
+    let valid = config.validate()?;
+    let options = valid.storage;
     let metrics = Metrics::new();
     let storage_metrics = metrics.storage.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(options, storage_metrics))
@@ -36,7 +37,7 @@ pub async fn run(
         .await
         .map_err(|e| format!("binding Kafka listener {}: {e}", config.kafka.listen))?;
     let kafka_addr = kafka_listener.local_addr().map_err(|e| e.to_string())?;
-    let (host, port) = advertised(&config, kafka_addr);
+    let (host, port) = advertised(valid.advertised, kafka_addr);
     let data_dir = storage.options().data_dir.clone();
     let group_settings = config.groups.settings();
     let groups = tokio::task::spawn_blocking(move || {
@@ -102,14 +103,9 @@ pub async fn run(
 
 /// The host and port Metadata advertises: the configured one, else the
 /// listen address (the host name when listening on all interfaces).
-fn advertised(config: &CollectorConfig, bound: std::net::SocketAddr) -> (String, i32) {
-    if let Some((host, port)) = config
-        .kafka
-        .advertised
-        .as_deref()
-        .and_then(|a| a.rsplit_once(':'))
-    {
-        return (host.to_owned(), port.parse().unwrap_or(bound.port() as i32));
+fn advertised(configured: Option<(String, u16)>, bound: std::net::SocketAddr) -> (String, i32) {
+    if let Some((host, port)) = configured {
+        return (host, port as i32);
     }
     let host = if bound.ip().is_unspecified() {
         logship_common::host::hostname()

@@ -61,6 +61,7 @@ pub struct SourceCtx {
     pub host: Bytes,
     pub labels: Vec<(StrBytes, Bytes)>,
     pub multiline: Option<Regex>,
+    pub globs: Globs,
     /// Stop reading (shutdown).
     pub stop: CancellationToken,
 }
@@ -128,30 +129,44 @@ pub fn fingerprint_matches(file: &File, len: u64, cp: &StreamCheckpoint) -> bool
 }
 
 /// The include/exclude globs, and the directories they start from.
+/// Compiled once, by config validation ([`crate::config::FilePatterns`]).
+#[derive(Debug, Clone)]
 pub struct Globs {
     include: GlobSet,
     exclude: GlobSet,
     roots: Vec<(PathBuf, bool)>,
 }
 
+/// A pattern that does not compile, and which list (`include` or
+/// `exclude`) it is in.
+#[derive(Debug)]
+pub struct GlobError {
+    pub list: &'static str,
+    pub message: String,
+}
+
 impl Globs {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Globs, String> {
-        let build = |patterns: &[String]| -> Result<GlobSet, String> {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Globs, GlobError> {
+        let build = |patterns: &[String], list: &'static str| -> Result<GlobSet, GlobError> {
+            let fail = |e: globset::Error| GlobError {
+                list,
+                message: e.to_string(),
+            };
             let mut b = GlobSetBuilder::new();
             for p in patterns {
                 b.add(
                     GlobBuilder::new(p)
                         .literal_separator(true)
                         .build()
-                        .map_err(|e| e.to_string())?,
+                        .map_err(fail)?,
                 );
             }
-            b.build().map_err(|e| e.to_string())
+            b.build().map_err(fail)
         };
         let roots = include.iter().map(|p| root_of(p)).collect();
         Ok(Globs {
-            include: build(include)?,
-            exclude: build(exclude)?,
+            include: build(include, "include")?,
+            exclude: build(exclude, "exclude")?,
             roots,
         })
     }
@@ -213,13 +228,7 @@ fn walk(dir: &Path, recursive: bool, f: &mut impl FnMut(&Path)) {
 /// Runs the source until `ctx.stop`, then waits for its tailers to ship
 /// what they hold.
 pub async fn run(ctx: Arc<SourceCtx>, first_run: bool) {
-    let globs = match Globs::new(&ctx.config.include, &ctx.config.exclude) {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!(source = %ctx.name, error = %e, "bad globs");
-            return;
-        }
-    };
+    let globs = ctx.globs.clone();
     let partitions = tokio::select! {
         p = ctx.sink.partitions(&ctx.config.topic) => p,
         _ = ctx.stop.cancelled() => return,
