@@ -40,6 +40,9 @@ pub struct StreamCheckpoint {
     pub sequence: i32,
 }
 
+/// The checkpoint file format this agent writes and reads.
+const VERSION: u32 = 1;
+
 #[derive(Serialize, Deserialize)]
 struct FileFormat {
     version: u32,
@@ -63,15 +66,7 @@ impl Checkpoints {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("checkpoints.json");
         let (streams, first_run) = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: FileFormat = serde_json::from_slice(&bytes).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{}: {e}", path.display()),
-                    )
-                })?;
-                (file.streams, false)
-            }
+            Ok(bytes) => (parse(&path, &bytes)?, false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), true),
             Err(e) => return Err(e),
         };
@@ -142,7 +137,7 @@ impl Checkpoints {
         let mut streams: Vec<StreamCheckpoint> = self.lock().values().cloned().collect();
         streams.sort_by(|a, b| (&a.source, &a.path).cmp(&(&b.source, &b.path)));
         let bytes = serde_json::to_vec_pretty(&FileFormat {
-            version: 1,
+            version: VERSION,
             streams,
         })
         .expect("checkpoints serialize");
@@ -150,6 +145,32 @@ impl Checkpoints {
         *written = changes;
         Ok(())
     }
+}
+
+/// The streams in a checkpoint file. The version is read first, so a file
+/// from another version is refused as such, whatever its layout.
+fn parse(path: &Path, bytes: &[u8]) -> std::io::Result<Vec<StreamCheckpoint>> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let invalid = |msg: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {msg}", path.display()),
+        )
+    };
+    let Versioned { version } =
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    if version != VERSION {
+        return Err(invalid(format!(
+            "checkpoint file version {version}, but this logship reads only version {VERSION} \
+             (written by another logship release? move the file aside to start over, \
+             which re-reads files according to start_at)"
+        )));
+    }
+    let file: FileFormat = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    Ok(file.streams)
 }
 
 #[cfg(test)]
@@ -209,5 +230,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("checkpoints.json"), b"{nope").unwrap();
         assert!(Checkpoints::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_file_from_another_version_is_refused_by_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        // A newer layout that version 1 could not even parse.
+        std::fs::write(&path, br#"{"version": 2, "streams": {"by_id": {}}}"#).unwrap();
+        let err = Checkpoints::open(dir.path()).err().unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        let msg = err.to_string();
+        assert!(msg.contains("checkpoint file version 2"), "{msg}");
+        assert!(msg.contains("only version 1"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        // What this version writes, it reads.
+        std::fs::remove_file(&path).unwrap();
+        let (c, _) = Checkpoints::open(dir.path()).unwrap();
+        c.insert(cp("/a", 7));
+        c.persist().unwrap();
+        assert_eq!(
+            Checkpoints::open(dir.path())
+                .unwrap()
+                .0
+                .of_source("app")
+                .len(),
+            1
+        );
     }
 }
