@@ -4,6 +4,7 @@
 mod agent_files;
 mod agent_kafka_sink;
 mod agent_metrics;
+mod apache_kafka;
 mod cli;
 mod cli_groups;
 mod cli_progress;
@@ -14,6 +15,7 @@ mod groups_protocol;
 mod http_ingest;
 mod kafka_protocol;
 mod kafka_rdkafka;
+mod kafka_tools;
 mod kcat;
 mod prometheus;
 mod python_clients;
