@@ -155,7 +155,6 @@ pub fn tool(script: &str, args: &[&str], stdin: &str) -> String {
 
 /// The tests' Java client programs (`tests/java/*.java`), compiled once per
 /// test process; returns the class directory.
-#[allow(dead_code)] // the Java client tests come next
 fn java_classes() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -186,7 +185,6 @@ fn java_classes() -> &'static Path {
 }
 
 /// Runs the tests' Java program `class` (from `tests/java/`) with `args`.
-#[allow(dead_code)] // the Java client tests come next
 pub fn java_client_run(class: &str, args: &[&str]) -> Output {
     let mut command = java(tools_log_config(), Some(java_classes()));
     command.arg(class).args(args);
@@ -195,7 +193,6 @@ pub fn java_client_run(class: &str, args: &[&str]) -> Output {
 
 /// Runs the tests' Java program `class`, which must succeed; returns its
 /// stdout.
-#[allow(dead_code)] // the Java client tests come next
 pub fn java_client(class: &str, args: &[&str]) -> String {
     let out = java_client_run(class, args);
     assert!(

@@ -13,6 +13,7 @@ mod config_validate;
 mod groups;
 mod groups_protocol;
 mod http_ingest;
+mod java_client;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kafka_tools;
