@@ -61,3 +61,36 @@ fn bad_requests_get_the_errors_apache_kafka_gives() {
     assert_eq!(apache, expected, "Apache Kafka's answers changed");
     assert_eq!(logship, apache, "logship answers differently from Kafka");
 }
+
+/// The Java client's everyday calls against the collector
+/// (`tests/java/ClientTour.java`): the idempotent producer with every codec
+/// and headers, group consumers reading every record back, offsets by time,
+/// and the AdminClient calls (describeTopics falls back from
+/// DescribeTopicPartitions to Metadata).
+#[test]
+fn java_client_produces_consumes_and_administers() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let out = java_client("ClientTour", &[&collector.kafka.to_string()]);
+    let mut expected = vec!["cluster: 1 node(s), controller true".to_owned()];
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        expected.push(format!("{codec}: 200 distinct records, 0 wrong"));
+        expected.push(format!("{codec} offsets: latest sum 200, by time sum 0"));
+    }
+    expected.extend(
+        [
+            "describeTopics: tour-gzip 2 partitions, leader of 0 is true",
+            "describeConfigs: cleanup.policy=delete",
+            "createPartitions: tour-none has 4",
+            "listGroups: [tour-gzip, tour-lz4, tour-none, tour-snappy, tour-zstd]",
+            "describeConsumerGroups: tour-lz4 Empty 0 members",
+            // The default partitioner's murmur2 of key-0..key-199.
+            "listConsumerGroupOffsets: {tour-lz4-0=101, tour-lz4-1=99}",
+            "after alterConsumerGroupOffsets: {tour-lz4-0=5, tour-lz4-1=99}",
+            "after deleteConsumerGroups: [tour-gzip, tour-none, tour-snappy, tour-zstd]",
+            "after deleteTopics: [tour-gzip, tour-lz4, tour-none, tour-snappy]",
+        ]
+        .map(str::to_owned),
+    );
+    assert_eq!(out, expected.join("\n") + "\n");
+}
