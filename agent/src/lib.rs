@@ -3,20 +3,28 @@
 //!
 //! - `config`: the `agent:` YAML section.
 //! - `source/file`: discovery (globs, inotify, rescans), file identity and
-//!   rotation, line cutting (`lines`), one tailer per file (`tailer`).
+//!   what happened to a file (`identity`), line cutting (`lines`,
+//!   `reader`), one tailer per file (`tailer`).
+//! - `stream`: shipping one stream of records exactly once, whatever the
+//!   source: resuming from the sink's producer state, the read-ahead
+//!   budget, batching, and the send/acknowledge loop that moves the
+//!   checkpoint.
 //! - `batch`: lines -> Kafka RecordBatch v2 with producer fields, compressed.
 //! - `sink/collector`: HTTP POST to the collector, retries with backoff.
 //! - `checkpoint`: per-file identity, acknowledged offset and sequence.
 //! - `partitioner`: Kafka's murmur2 default partitioner.
 //! - `http`, `metrics`: `/metrics` (`logship_agent_*`) and `/healthz`.
 //! - `service`: wires it together and runs until shutdown.
+//! - `error`: the library's error type; its `kind` labels the errors metric.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod partitioner;
 pub mod service;
 pub mod sink;
 pub mod source;
+pub mod stream;

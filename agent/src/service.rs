@@ -15,12 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, SinkConfig, SourceConfig, ValidAgent};
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::sink::collector::CollectorSink;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::Sink;
 use crate::source::file::{self, SourceCtx};
 use crate::source::metrics::run::{run_host, run_scrape, MetricsCtx};
+use crate::stream::Shipping;
 
 /// Runs until `shutdown` is cancelled; `ready` fires once the listener is
 /// bound and the sources are started; each config received on `reload`
@@ -32,20 +34,26 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: tokio::sync::oneshot::Sender<()>,
     mut reload: tokio::sync::mpsc::Receiver<AgentConfig>,
-) -> Result<(), String> {
-    let valid = config.validate()?;
+) -> Result<(), Error> {
+    let valid = config.validate().map_err(Error::Config)?;
     let metrics = Metrics::new();
     let dir = config.data_dir.clone();
     let (checkpoints, first_run) = tokio::task::spawn_blocking(move || Checkpoints::open(&dir))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("opening checkpoints in {}: {e}", config.data_dir.display()))?;
+        .await?
+        .map_err(|error| Error::CheckpointOpen {
+            dir: config.data_dir.clone(),
+            error,
+        })?;
     let checkpoints = Arc::new(checkpoints);
 
+    let listen_error = |error| Error::Listen {
+        addr: config.http.listen,
+        error,
+    };
     let listener = TcpListener::bind(config.http.listen)
         .await
-        .map_err(|e| format!("binding agent HTTP listener {}: {e}", config.http.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     tracing::info!(%addr, "agent http listening");
     let stop_http = shutdown.clone();
     let http = tokio::spawn(crate::http::serve(listener, metrics.clone(), async move {
@@ -55,10 +63,12 @@ pub async fn run(
     // In-flight requests keep going after shutdown begins, until `abort`.
     let abort = CancellationToken::new();
     let sink = Arc::new(match &config.sink {
-        SinkConfig::Collector(c) => {
-            Sink::Collector(CollectorSink::new(c, metrics.clone(), abort.clone())?)
-        }
-        SinkConfig::Kafka(k) => Sink::Kafka(KafkaSink::new(k, metrics.clone(), abort.clone())?),
+        SinkConfig::Collector(c) => Sink::Collector(
+            CollectorSink::new(c, metrics.clone(), abort.clone()).map_err(Error::SinkSetup)?,
+        ),
+        SinkConfig::Kafka(k) => Sink::Kafka(
+            KafkaSink::new(k, metrics.clone(), abort.clone()).map_err(Error::SinkSetup)?,
+        ),
     });
     let budget = Arc::new(Semaphore::new(config.sink.max_buffered_bytes() as usize));
     let host = hostname();
@@ -150,9 +160,8 @@ pub async fn run(
     let _ = writer.await;
     let _ = http.await;
     tokio::task::spawn_blocking(move || checkpoints.persist())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("writing final checkpoints: {e}"))?;
+        .await?
+        .map_err(Error::CheckpointWrite)?;
     tracing::info!("agent stopped");
     Ok(())
 }
@@ -211,16 +220,21 @@ impl Sources {
                         .get(name)
                         .expect("validate() compiles every file source")
                         .clone();
-                    let ctx = Arc::new(SourceCtx {
-                        name: name.clone(),
-                        config: fc.clone(),
+                    let ship = Arc::new(Shipping {
+                        source: name.clone(),
                         sink: Arc::clone(&shared.sink),
-                        checkpoints: Arc::clone(&shared.checkpoints),
                         metrics: shared.metrics.clone(),
                         budget: Arc::clone(&shared.budget),
                         encoders: Arc::clone(&shared.encoders),
                         batch: shared.sink_config.batch().clone(),
                         compression: shared.sink_config.batch_compression(),
+                        stop: stop.clone(),
+                    });
+                    let ctx = Arc::new(SourceCtx {
+                        name: name.clone(),
+                        config: fc.clone(),
+                        ship,
+                        checkpoints: Arc::clone(&shared.checkpoints),
                         host: Bytes::from(shared.host.clone()),
                         labels: fc
                             .labels
@@ -231,7 +245,6 @@ impl Sources {
                             .collect(),
                         multiline: patterns.multiline,
                         globs: patterns.globs,
-                        stop: stop.clone(),
                     });
                     tokio::spawn(file::run(ctx, fresh))
                 }

@@ -7,18 +7,27 @@
 //! appear, move or vanish; a periodic glob rescan is the safety net for lost
 //! or coalesced events.
 //!
-//! Identity: a stream is a file identified by device + inode *and* a CRC of
-//! its first bytes (up to 256), so a reused inode is not mistaken for the
-//! old file and a renamed file is not read again. The checkpoint holds the
+//! Identity ([`identity`]): a stream is a file identified by device +
+//! inode *and* a fingerprint of its first bytes. The checkpoint holds the
 //! identity; a file found at start-up resumes from the checkpoint with the
-//! same identity.
+//! same identity. What happened to a followed file is decided in one place,
+//! [`identity::classify`]: by its tailer while one is open, by discovery
+//! while it is closed.
+//!
+//! Each followed file has a [`tailer::Tailer`], which cuts its bytes into
+//! records ([`reader`], [`lines`]) and ships them through the shared stream
+//! machinery ([`crate::stream`]) with the file's checkpoint as its
+//! [`progress`].
 
+pub mod identity;
 pub mod lines;
+pub mod progress;
+pub mod reader;
 pub mod tailer;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
@@ -29,19 +38,16 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use kafka_protocol::protocol::StrBytes;
 use notify::{EventKind, RecursiveMode, Watcher};
 use regex::bytes::Regex;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{Checkpoints, StreamCheckpoint};
-use crate::config::{BatchConfig, Compression, FileSourceConfig, StartAt};
-use crate::metrics::Metrics;
+use crate::config::{FileSourceConfig, StartAt};
+use crate::error::Error;
 use crate::partitioner;
-use crate::sink::Sink;
+use crate::stream::Shipping;
+use identity::{Change, FileIdentity, Look};
 use tailer::{Exit, Tailer};
-
-/// Bytes of a file's start covered by its fingerprint.
-pub const FP_MAX: u64 = 256;
 /// Checkpoints of files not seen for this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
@@ -49,33 +55,24 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 pub struct SourceCtx {
     pub name: String,
     pub config: FileSourceConfig,
-    pub sink: Arc<Sink>,
+    /// Sink, metrics, budget, batching and the stop token.
+    pub ship: Arc<Shipping>,
     pub checkpoints: Arc<Checkpoints>,
-    pub metrics: Metrics,
-    /// Bytes read and not yet acknowledged, across all sources.
-    pub budget: Arc<Semaphore>,
-    /// The compression threads (one per core).
-    pub encoders: Arc<crate::batch::Encoders>,
-    pub batch: BatchConfig,
-    pub compression: Compression,
     pub host: Bytes,
     pub labels: Vec<(StrBytes, Bytes)>,
     pub multiline: Option<Regex>,
     pub globs: Globs,
-    /// Stop reading (shutdown).
-    pub stop: CancellationToken,
 }
 
 impl SourceCtx {
     /// Writes checkpoints now (identity changes must be durable before
     /// anything is sent under them).
-    pub async fn persist(&self) -> Result<(), String> {
+    pub async fn persist(&self) -> Result<(), Error> {
         let c = Arc::clone(&self.checkpoints);
-        let m = self.metrics.clone();
+        let m = self.ship.metrics.clone();
         tokio::task::spawn_blocking(move || c.persist().inspect(|_| m.checkpoint_writes.inc()))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("writing checkpoints: {e}"))
+            .await?
+            .map_err(Error::CheckpointWrite)
     }
 }
 
@@ -110,22 +107,6 @@ struct Known {
     open: bool,
     /// Size when its tailer last closed it for idleness.
     closed_size: Option<u64>,
-}
-
-/// CRC-32C of the first min(len, FP_MAX) bytes: (covered length, crc).
-pub fn fingerprint(file: &File, len: u64) -> std::io::Result<(u32, u32)> {
-    let n = len.min(FP_MAX) as usize;
-    let mut buf = vec![0; n];
-    file.read_exact_at(&mut buf, 0)?;
-    Ok((n as u32, crc32c::crc32c(&buf)))
-}
-
-pub fn fingerprint_matches(file: &File, len: u64, cp: &StreamCheckpoint) -> bool {
-    if len < cp.fp_len as u64 {
-        return false;
-    }
-    let mut buf = vec![0; cp.fp_len as usize];
-    file.read_exact_at(&mut buf, 0).is_ok() && crc32c::crc32c(&buf) == cp.fp_crc
 }
 
 /// The include/exclude globs, and the directories they start from.
@@ -230,14 +211,18 @@ fn walk(dir: &Path, recursive: bool, f: &mut impl FnMut(&Path)) {
 pub async fn run(ctx: Arc<SourceCtx>, first_run: bool) {
     let globs = ctx.globs.clone();
     let partitions = tokio::select! {
-        p = ctx.sink.partitions(&ctx.config.topic) => p,
-        _ = ctx.stop.cancelled() => return,
+        p = ctx.ship.sink.partitions(&ctx.config.topic) => p,
+        _ = ctx.ship.stop.cancelled() => return,
     };
     let partitions = match partitions {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(source = %ctx.name, topic = %ctx.config.topic, error = %e, "the collector refused the topic; this source ships nothing");
-            ctx.metrics.errors.with_label_values(&["discover"]).inc();
+            ctx.ship
+                .metrics
+                .errors
+                .with_label_values(&["discover"])
+                .inc();
             return;
         }
     };
@@ -315,7 +300,7 @@ pub async fn run(ctx: Arc<SourceCtx>, first_run: bool) {
                     d.closed(key, exit);
                 }
             }
-            _ = ctx.stop.cancelled() => break,
+            _ = ctx.ship.stop.cancelled() => break,
         }
     }
     drop(watcher);
@@ -403,19 +388,34 @@ impl Discovery {
                     .filter(|f| f.metadata().is_ok_and(|m| (m.dev(), m.ino()) == key))
             };
             if let Some(k) = self.known.get_mut(&key) {
-                if k.handle.set_path(&path) {
-                    self.ctx
-                        .metrics
-                        .files_rotated
-                        .with_label_values(&[&self.ctx.name])
-                        .inc();
-                }
                 seen_ids.insert(k.handle.id);
-                if !k.open && k.closed_size != Some(len) {
-                    if let Some(file) = open_same() {
-                        k.open = true;
-                        k.closed_size = None;
-                        self.spawn(key, file);
+                // An open tailer notices a rename itself (and counts it),
+                // then follows the file at the name recorded here.
+                let moved = k.handle.set_path(&path);
+                if !k.open {
+                    if moved {
+                        // Renamed while closed: nobody else saw it.
+                        identity::count(
+                            Change::RotatedAway,
+                            &self.ctx.ship.metrics,
+                            &self.ctx.name,
+                        );
+                    }
+                    // What happened since its tailer closed it idle? (Its
+                    // first bytes are checked by the tailer once reopened.)
+                    let look = Look {
+                        size: len,
+                        links: meta.nlink(),
+                        at_path: true,
+                        same_start: true,
+                    };
+                    let change = identity::classify(k.closed_size.unwrap_or(0), &look);
+                    if change != Change::Idle {
+                        if let Some(file) = open_same() {
+                            k.open = true;
+                            k.closed_size = None;
+                            self.spawn(key, file);
+                        }
                     }
                 }
                 by_path.insert(path, key);
@@ -427,14 +427,19 @@ impl Discovery {
                 Err(e) => {
                     if self.unreadable.insert(path.clone()) {
                         tracing::warn!(source = %self.ctx.name, path = %path.display(), error = %e, "cannot open a matching file; skipping it until it can be read");
-                        self.ctx.metrics.errors.with_label_values(&["read"]).inc();
+                        self.ctx
+                            .ship
+                            .metrics
+                            .errors
+                            .with_label_values(&["open"])
+                            .inc();
                     }
                     continue;
                 }
             };
             self.unreadable.remove(&path);
             match saved.get(&key) {
-                Some((id, cp)) if fingerprint_matches(&file, len, cp) => {
+                Some((id, cp)) if cp.identity().fingerprint.matches(&file, len) => {
                     seen_ids.insert(*id);
                     self.follow(key, *id, path, file, &mut by_path);
                 }
@@ -449,26 +454,25 @@ impl Discovery {
         // New streams: an identity each, saved before any of them sends.
         let mut started = Vec::new();
         for (path, file, len) in fresh {
-            let (producer_id, epoch) = match self.ctx.sink.new_producer_id().await {
+            let (producer_id, epoch) = match self.ctx.ship.sink.new_producer_id().await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(source = %self.ctx.name, error = %e, "no producer id yet; will retry");
                     return;
                 }
             };
-            let Ok((fp_len, fp_crc)) = fingerprint(&file, len) else {
+            let Ok(identity) = FileIdentity::of(&file, len) else {
                 continue;
             };
-            let Ok(meta) = file.metadata() else { continue };
             let offset = if self.start_at_end { len } else { 0 };
             let path_text = path.to_string_lossy();
             let id = self.ctx.checkpoints.insert(StreamCheckpoint {
                 source: self.ctx.name.clone(),
                 path: path.clone(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-                fp_len,
-                fp_crc,
+                dev: identity.dev,
+                ino: identity.ino,
+                fp_len: identity.fingerprint.len,
+                fp_crc: identity.fingerprint.crc,
                 offset,
                 topic: self.ctx.config.topic.clone(),
                 partition: partitioner::partition_for(path_text.as_bytes(), self.partitions),
@@ -477,7 +481,7 @@ impl Discovery {
                 sequence: 0,
             });
             seen_ids.insert(id);
-            started.push(((meta.dev(), meta.ino()), id, path, file));
+            started.push((identity.key(), id, path, file));
         }
         if !started.is_empty() {
             if let Err(e) = self.ctx.persist().await {
@@ -596,38 +600,5 @@ mod tests {
         // `*` does not cross directories.
         let g = Globs::new(&[format!("{}/*.log", base.display())], &[]).unwrap();
         assert_eq!(g.scan().len(), 2);
-    }
-
-    #[test]
-    fn fingerprints_grow_with_short_files_and_tell_content_apart() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, b"short\n").unwrap();
-        let f = File::open(&p).unwrap();
-        let (len, crc) = fingerprint(&f, 6).unwrap();
-        assert_eq!(len, 6);
-        let mut cp = StreamCheckpoint {
-            source: "s".into(),
-            path: p.clone(),
-            dev: 0,
-            ino: 0,
-            fp_len: len,
-            fp_crc: crc,
-            offset: 0,
-            topic: "t".into(),
-            partition: 0,
-            producer_id: 0,
-            epoch: 0,
-            sequence: 0,
-        };
-        assert!(fingerprint_matches(&f, 6, &cp));
-        std::fs::write(&p, b"other\n").unwrap();
-        let f = File::open(&p).unwrap();
-        assert!(!fingerprint_matches(&f, 6, &cp));
-        cp.fp_len = 100;
-        assert!(
-            !fingerprint_matches(&f, 6, &cp),
-            "a file shorter than its fingerprint is not it"
-        );
     }
 }
