@@ -38,6 +38,20 @@ pub enum Error {
     Encode(io::Error),
     #[error("binding the agent HTTP listener {addr}: {error}")]
     Listen { addr: SocketAddr, error: io::Error },
+    /// A scrape target did not answer (it is counted in
+    /// `scrape_errors_total`, and sends `up` 0).
+    #[error("scraping {target}: {error}")]
+    ScrapeRequest {
+        target: String,
+        error: reqwest::Error,
+    },
+    #[error("scraping {target}: HTTP {status}")]
+    ScrapeStatus { target: String, status: u16 },
+    #[error("parsing the page of {target}: {error}")]
+    ScrapeParse {
+        target: String,
+        error: crate::source::metrics::exposition::ParseError,
+    },
     /// A blocking helper task panicked or was cancelled.
     #[error("background task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -56,6 +70,9 @@ impl Error {
             | Error::CheckpointGone { .. } => "checkpoint",
             Error::SinkSetup(_) | Error::Sink { .. } => "sink",
             Error::Encode(_) => "encode",
+            Error::ScrapeRequest { .. }
+            | Error::ScrapeStatus { .. }
+            | Error::ScrapeParse { .. } => "scrape",
             Error::Listen { .. } | Error::Task(_) => "internal",
         }
     }

@@ -30,6 +30,7 @@ use super::host;
 use super::sample::{Kind, Sample};
 use crate::batch::{self, KeyedRecord};
 use crate::config::{BatchConfig, Compression, HostMetricsSourceConfig, ScrapeSourceConfig};
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::partitioner::partition_for;
 use crate::sink::{Payload, Sink, SinkError};
@@ -186,15 +187,22 @@ async fn scrape(
 }
 
 /// GETs and parses one page.
-async fn fetch(client: &reqwest::Client, target: &str, now: i64) -> Result<Vec<Sample>, String> {
+async fn fetch(client: &reqwest::Client, target: &str, now: i64) -> Result<Vec<Sample>, Error> {
+    let request_error = |error| Error::ScrapeRequest {
+        target: target.to_owned(),
+        error,
+    };
     let response = client
         .get(target)
         .header(reqwest::header::ACCEPT, exposition::ACCEPT)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(request_error)?;
     if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
+        return Err(Error::ScrapeStatus {
+            target: target.to_owned(),
+            status: response.status().as_u16(),
+        });
     }
     let format = exposition::format_from_content_type(
         response
@@ -203,8 +211,11 @@ async fn fetch(client: &reqwest::Client, target: &str, now: i64) -> Result<Vec<S
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
     );
-    let body = response.text().await.map_err(|e| e.to_string())?;
-    exposition::parse(&body, format, now).map_err(|e| format!("parsing the page: {e}"))
+    let body = response.text().await.map_err(request_error)?;
+    exposition::parse(&body, format, now).map_err(|error| Error::ScrapeParse {
+        target: target.to_owned(),
+        error,
+    })
 }
 
 fn add_labels(s: &mut Sample, labels: &BTreeMap<String, String>) {
