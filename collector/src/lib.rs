@@ -1,6 +1,9 @@
 //! logship collector: persists topic partitions as a Kafka-style commit log.
 //!
 //! Module map:
+//! - [`auth`]: authentication and authorization, free of I/O: principals
+//!   and the mTLS subject mapping, the SASL (PLAIN, SCRAM) server exchange,
+//!   the SCRAM credentials file, ACLs and Kafka's authorizer semantics.
 //! - [`storage`]: the on-disk log. `batch` (RecordBatch v2 header view and
 //!   validation, from `logship_common`), `index` (sparse offset and time indexes), `segment` (one
 //!   `.log` with its indexes), `partition` (append, read, roll, retention),
@@ -19,6 +22,7 @@
 //! - [`service`]: runs the collector role (storage, maintenance, listeners).
 //! - [`error`]: the crate's error type and its Kafka error codes.
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
