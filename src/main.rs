@@ -3,7 +3,8 @@
 //! `logship run [--config FILE]` runs the roles the file has sections for
 //! (the embedded default config runs a local collector);
 //! `logship validate --config FILE` checks a config and exits;
-//! `logship topics|produce|consume|groups` are Kafka clients (see [`cli`]).
+//! `logship topics|produce|consume|groups` are Kafka clients (see [`cli`]);
+//! `logship users add|list|delete` manages the collector's SASL/SCRAM users.
 
 mod cli;
 mod config;
@@ -71,6 +72,10 @@ enum Command {
     /// kafka-consumer-groups.sh).
     #[command(subcommand)]
     Groups(cli::groups::GroupsCommand),
+    /// Add, list and delete the collector's SASL users (SCRAM credentials),
+    /// as kafka-configs.sh --entity-type users; passwords from a prompt or stdin.
+    #[command(subcommand)]
+    Users(cli::users::UsersCommand),
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -121,6 +126,7 @@ fn run(command: Command) -> Result<()> {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Groups(command) => cli::groups::run(command),
+        Command::Users(command) => cli::users::run(command),
     }
 }
 

@@ -8,6 +8,7 @@ mod apache_kafka;
 mod cli;
 mod cli_groups;
 mod cli_progress;
+mod cli_users;
 mod collector_run;
 mod config_validate;
 mod groups;

@@ -8,13 +8,15 @@
 //! `kafka-consumer-groups.sh`.
 //!
 //! Module map: [`topics`], [`produce`], [`consume`], [`groups`]; this file holds what
-//! they share (the connection flags and client configuration).
+//! they share (the connection flags and client configuration). [`users`]
+//! is not a client: it edits the collector's SCRAM credentials file.
 
 pub mod consume;
 pub mod groups;
 pub mod produce;
 mod progress;
 pub mod topics;
+pub mod users;
 
 use std::time::Duration;
 
