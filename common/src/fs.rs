@@ -2,8 +2,9 @@
 //! new, never a torn mix. The agent's checkpoints and the collector's
 //! metadata, producer snapshots and group offsets are all written this way.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through `<path>.tmp`: write, fsync, rename over
@@ -16,6 +17,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = tmp_path(path);
     {
         let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// [`write_atomic`] for secrets (the collector's credentials file): the
+/// temporary file is created afresh with mode 0600 before a byte is
+/// written, so the content is never readable by other users, not even for a
+/// moment, and the file that replaces `path` is 0600 whatever `path`'s mode
+/// was.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = tmp_path(path);
+    // A leftover may have any mode: never write into it.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -71,6 +100,28 @@ mod tests {
         write_atomic(&path, b"whole").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"whole");
         assert!(!dir.path().join("offsets.tmp").exists());
+    }
+
+    #[test]
+    fn private_files_are_0600_from_the_start() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.json");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // A world-readable leftover temporary file is not reused.
+        std::fs::write(dir.path().join("credentials.json.tmp"), b"old").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("credentials.json.tmp"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        write_atomic_private(&path, b"secret").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic_private(&path, b"secret 2").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret 2");
+        assert!(!dir.path().join("credentials.json.tmp").exists());
     }
 
     #[test]

@@ -15,9 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -126,7 +124,7 @@ impl CredentialStore {
         };
         let mut body = serde_json::to_vec_pretty(&file).expect("credentials serialise");
         body.push(b'\n');
-        write_private(path, &body)
+        logship_common::fs::write_atomic_private(path, &body).map_err(|e| AuthError::io(path, e))
     }
 
     /// Adds or replaces one credential.
@@ -237,37 +235,6 @@ struct StoredCredential {
     iterations: u32,
     stored_key: String,
     server_key: String,
-}
-
-/// `write_atomic` (storage/topic.rs) for a secret: the temp file is
-/// created with mode 0600 before a byte is written, so the content is
-/// never readable by others, not even for a moment.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let io = |e| AuthError::io(&tmp, e);
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        _ => {}
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| AuthError::io(path, e))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AuthError::io(dir, e))
 }
 
 #[cfg(test)]
