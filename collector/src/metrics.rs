@@ -13,6 +13,7 @@ pub struct Metrics {
     pub storage: StorageMetrics,
     pub kafka: KafkaMetrics,
     pub http: HttpMetrics,
+    pub groups: GroupMetrics,
 }
 
 impl Metrics {
@@ -21,11 +22,13 @@ impl Metrics {
         let storage = StorageMetrics::register(&registry);
         let kafka = KafkaMetrics::register(&registry);
         let http = HttpMetrics::register(&registry);
+        let groups = GroupMetrics::register(&registry);
         Metrics {
             registry,
             storage,
             kafka,
             http,
+            groups,
         }
     }
 
@@ -203,5 +206,47 @@ impl HttpMetrics {
         self.ingested_bytes
             .with_label_values(&[topic, content_type])
             .inc_by(bytes);
+    }
+}
+
+/// Group coordinator metrics (collector/src/group). Labels are fixed enums:
+/// never group, member or instance ids.
+#[derive(Clone)]
+pub struct GroupMetrics {
+    rebalances: IntCounterVec,
+    pub fenced_members: IntCounter,
+    members: IntGaugeVec,
+}
+
+impl GroupMetrics {
+    pub fn register(r: &Registry) -> Self {
+        let m = GroupMetrics {
+            rebalances: reg(r, IntCounterVec::new(Opts::new("logship_collector_group_rebalances_total", "Rebalances started (a group entering PreparingRebalance), by cause."), &["cause"]).unwrap()),
+            fenced_members: reg(r, IntCounter::new("logship_collector_group_fenced_members_total", "Static members whose group.instance.id a new incarnation took over; the old member id is answered FENCED_INSTANCE_ID from then on.").unwrap()),
+            members: reg(r, IntGaugeVec::new(Opts::new("logship_collector_group_members", "Members of all consumer groups, by kind (static: with a group.instance.id; dynamic)."), &["kind"]).unwrap()),
+        };
+        for kind in ["static", "dynamic"] {
+            m.members.with_label_values(&[kind]);
+        }
+        m
+    }
+
+    /// Counts a rebalance; `cause` is one of a fixed set of names.
+    pub fn rebalance(&self, cause: &str) {
+        self.rebalances.with_label_values(&[cause]).inc();
+    }
+
+    /// Shows `cause` at zero before its first rebalance.
+    pub fn rebalance_init(&self, cause: &str) {
+        self.rebalances.with_label_values(&[cause]);
+    }
+
+    pub fn set_members(&self, statics: usize, dynamics: usize) {
+        self.members
+            .with_label_values(&["static"])
+            .set(statics as i64);
+        self.members
+            .with_label_values(&["dynamic"])
+            .set(dynamics as i64);
     }
 }

@@ -40,8 +40,9 @@ pub async fn run(
     let (host, port) = advertised(valid.advertised, kafka_addr);
     let data_dir = storage.options().data_dir.clone();
     let group_settings = config.groups.settings();
+    let group_metrics = metrics.groups.clone();
     let groups = tokio::task::spawn_blocking(move || {
-        Coordinator::open(&data_dir.join("groups"), group_settings)
+        Coordinator::open(&data_dir.join("groups"), group_settings, group_metrics)
     })
     .await
     .map_err(|e| e.to_string())?

@@ -6,7 +6,10 @@
 //!
 //! Each group has its own lock, so one group's rebalance or offset fsync
 //! never waits on another's, and none of this touches the produce/fetch
-//! path. A background tick expires sessions and rebalance deadlines.
+//! path. A background tick expires sessions and rebalance deadlines, and
+//! refreshes the member gauges; rebalances and fencings are counted as they
+//! happen (each group queues them in `Group::events`, drained under its
+//! lock).
 
 pub mod offsets;
 pub mod state;
@@ -18,22 +21,56 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use kafka_protocol::ResponseError;
 pub use offsets::{Committed, GroupOffsets};
 pub use state::{GroupSettings, JoinRequest, JoinResult, Reply, State, SyncResult};
 
 use crate::error::Result;
+use crate::metrics::GroupMetrics;
 use offsets::OffsetStore;
-use state::Group;
+use state::{Cause, Event, Group};
 
-pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-pub const NON_EMPTY_GROUP: i16 = 68;
-pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const OFFSET_METADATA_TOO_LARGE: i16 = ResponseError::OffsetMetadataTooLarge.code();
+pub const NON_EMPTY_GROUP: i16 = ResponseError::NonEmptyGroup.code();
+pub const GROUP_ID_NOT_FOUND: i16 = ResponseError::GroupIdNotFound.code();
 const MAX_METADATA: usize = 4096;
 
 pub struct Coordinator {
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
     store: OffsetStore,
     pub settings: GroupSettings,
+    metrics: GroupMetrics,
+}
+
+/// A group's lock guard that hands the group's queued events to the
+/// metrics when released, so no code path can forget to.
+struct Locked<'a> {
+    group: MutexGuard<'a, Group>,
+    metrics: &'a GroupMetrics,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Group;
+    fn deref(&self) -> &Group {
+        &self.group
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Group {
+        &mut self.group
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        for event in self.group.events.drain(..) {
+            match event {
+                Event::Rebalance(cause) => self.metrics.rebalance(cause.label()),
+                Event::Fenced => self.metrics.fenced_members.inc(),
+            }
+        }
+    }
 }
 
 /// A member as DescribeGroups reports it.
@@ -59,7 +96,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Coordinator {
     /// Loads committed offsets from `dir` (data_dir/groups).
-    pub fn open(dir: &Path, settings: GroupSettings) -> Result<Coordinator> {
+    pub fn open(dir: &Path, settings: GroupSettings, metrics: GroupMetrics) -> Result<Coordinator> {
+        for cause in Cause::ALL {
+            metrics.rebalance_init(cause.label());
+        }
         let (store, loaded) = OffsetStore::open(dir)?;
         let groups = loaded
             .into_iter()
@@ -73,7 +113,15 @@ impl Coordinator {
             groups: Mutex::new(groups),
             store,
             settings,
+            metrics,
         })
+    }
+
+    fn lock<'a>(&'a self, g: &'a Mutex<Group>) -> Locked<'a> {
+        Locked {
+            group: lock(g),
+            metrics: &self.metrics,
+        }
     }
 
     fn group(&self, id: &str) -> Option<Arc<Mutex<Group>>> {
@@ -90,19 +138,22 @@ impl Coordinator {
 
     pub fn join(&self, group: &str, req: JoinRequest) -> Reply<JoinResult> {
         let g = self.group_or_create(group);
-        let mut g = lock(&g);
-        g.join(req, Instant::now(), &self.settings)
+        let result = self.lock(&g).join(req, Instant::now(), &self.settings);
+        result
     }
 
     pub fn sync(
         &self,
         group: &str,
         member_id: &str,
+        instance_id: Option<&str>,
         generation: i32,
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<SyncResult> {
         match self.group(group) {
-            Some(g) => lock(&g).sync(member_id, generation, assignments),
+            Some(g) => self
+                .lock(&g)
+                .sync(member_id, instance_id, generation, assignments),
             None => Reply::Now(SyncResult {
                 error: state::UNKNOWN_MEMBER_ID,
                 ..Default::default()
@@ -110,30 +161,31 @@ impl Coordinator {
         }
     }
 
-    pub fn heartbeat(&self, group: &str, member_id: &str, generation: i32) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
         match self.group(group) {
-            Some(g) => lock(&g).heartbeat(member_id, generation, Instant::now()),
+            Some(g) => self
+                .lock(&g)
+                .heartbeat(member_id, instance_id, generation, Instant::now()),
             None => state::UNKNOWN_MEMBER_ID,
         }
     }
 
-    /// LeaveGroup for one member, by member id or static instance id.
+    /// LeaveGroup for one member identity: a member id, a static instance
+    /// id, or both (see [`Group::leave`]).
     pub fn leave(&self, group: &str, member_id: &str, instance_id: Option<&str>) -> i16 {
         let Some(g) = self.group(group) else {
             return state::UNKNOWN_MEMBER_ID;
         };
-        let mut g = lock(&g);
-        let id = match instance_id {
-            Some(instance) if member_id.is_empty() => {
-                g.member_by_instance(instance).unwrap_or_default()
-            }
-            _ => member_id.to_owned(),
-        };
-        if g.remove_member(&id, Instant::now(), &self.settings) {
-            state::NONE
-        } else {
-            state::UNKNOWN_MEMBER_ID
-        }
+        let code = self
+            .lock(&g)
+            .leave(member_id, instance_id, Instant::now(), &self.settings);
+        code
     }
 
     /// Validates and durably stores offsets; returns an error code per
@@ -142,12 +194,13 @@ impl Coordinator {
         &self,
         group: &str,
         member_id: &str,
+        instance_id: Option<&str>,
         generation: i32,
         offsets: Vec<(String, i32, Committed)>,
     ) -> Vec<i16> {
         let g = self.group_or_create(group);
-        let mut g = lock(&g);
-        if let Err(code) = g.check_commit(member_id, generation) {
+        let mut g = self.lock(&g);
+        if let Err(code) = g.check_commit(member_id, instance_id, generation) {
             return vec![code; offsets.len()];
         }
         let mut codes = Vec::with_capacity(offsets.len());
@@ -244,13 +297,20 @@ impl Coordinator {
         state::NONE
     }
 
-    /// Expires sessions and rebalance deadlines in every group.
+    /// Expires sessions and rebalance deadlines in every group; refreshes
+    /// the member gauges.
     pub fn tick(&self) {
         let now = Instant::now();
         let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
+        let (mut statics, mut dynamics) = (0, 0);
         for g in groups {
-            lock(&g).tick(now, &self.settings);
+            let mut g = self.lock(&g);
+            g.tick(now, &self.settings);
+            let (s, d) = g.member_kinds();
+            statics += s;
+            dynamics += d;
         }
+        self.metrics.set_members(statics, dynamics);
     }
 }
 

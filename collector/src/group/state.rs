@@ -1,26 +1,43 @@
 //! One consumer group's state machine, as Kafka's classic coordinator runs it:
-//! Empty -> PreparingRebalance -> CompletingRebalance -> Stable (and Dead).
+//! Empty -> PreparingRebalance -> CompletingRebalance -> Stable (and Dead),
+//! with KIP-345 static membership.
 //!
 //! Pure logic over a `Group` value: callers hold the group's lock and pass
 //! the time in. JoinGroup and SyncGroup answers that must wait for other
-//! members are delivered through oneshot channels.
+//! members are delivered through oneshot channels. What happened (rebalances
+//! and their causes, fenced members) is queued in `Group::events` for the
+//! coordinator's metrics.
+//!
+//! Static members (a `group.instance.id`) differ from dynamic ones in three
+//! ways, all as Kafka's coordinator does it:
+//! - a JoinGroup with an empty member id and a known instance id replaces
+//!   the previous incarnation: the instance gets a new member id, the old one
+//!   is fenced (FENCED_INSTANCE_ID on its next request) and, in a Stable
+//!   group whose selected protocol does not change, the newcomer takes over
+//!   the old assignment in the same generation without a rebalance;
+//! - every request that names an instance id must name the member id that
+//!   instance currently maps to ([`Group::validate_member`]);
+//! - a static member that does not rejoin a rebalance keeps its place (and
+//!   is handed partitions) until its session expires or a LeaveGroup names
+//!   its instance.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::offsets::GroupOffsets;
 
 pub const NONE: i16 = 0;
-pub const ILLEGAL_GENERATION: i16 = 22;
-pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-pub const UNKNOWN_MEMBER_ID: i16 = 25;
-pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-pub const REBALANCE_IN_PROGRESS: i16 = 27;
-pub const MEMBER_ID_REQUIRED: i16 = 79;
-pub const FENCED_INSTANCE_ID: i16 = 82;
+pub const ILLEGAL_GENERATION: i16 = ResponseError::IllegalGeneration.code();
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = ResponseError::InconsistentGroupProtocol.code();
+pub const UNKNOWN_MEMBER_ID: i16 = ResponseError::UnknownMemberId.code();
+pub const INVALID_SESSION_TIMEOUT: i16 = ResponseError::InvalidSessionTimeout.code();
+pub const REBALANCE_IN_PROGRESS: i16 = ResponseError::RebalanceInProgress.code();
+pub const MEMBER_ID_REQUIRED: i16 = ResponseError::MemberIdRequired.code();
+pub const FENCED_INSTANCE_ID: i16 = ResponseError::FencedInstanceId.code();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -42,6 +59,51 @@ impl State {
             State::Dead => "Dead",
         }
     }
+}
+
+/// Why a group started a rebalance (a bounded metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A new member (dynamic, or a static instance never seen before).
+    MemberJoined,
+    /// A known member rejoined with changed metadata, or the leader rejoined.
+    MemberRejoined,
+    /// A static member's new incarnation changed the selected protocol, or
+    /// arrived while assignments were being handed out.
+    StaticMemberReplaced,
+    /// LeaveGroup (by member id, or naming a static instance).
+    MemberLeft,
+    /// A member's session expired.
+    SessionExpired,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] = [
+        Cause::MemberJoined,
+        Cause::MemberRejoined,
+        Cause::StaticMemberReplaced,
+        Cause::MemberLeft,
+        Cause::SessionExpired,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::MemberJoined => "member_joined",
+            Cause::MemberRejoined => "member_rejoined",
+            Cause::StaticMemberReplaced => "static_member_replaced",
+            Cause::MemberLeft => "member_left",
+            Cause::SessionExpired => "session_expired",
+        }
+    }
+}
+
+/// Something the coordinator counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The group entered PreparingRebalance.
+    Rebalance(Cause),
+    /// A static member's previous incarnation was replaced and fenced.
+    Fenced,
 }
 
 /// The answer to a JoinGroup.
@@ -80,7 +142,7 @@ pub struct JoinRequest {
     pub rebalance_timeout: Duration,
     pub protocol_type: String,
     pub protocols: Vec<(String, Bytes)>,
-    /// JoinGroup v4+: an unknown member first gets MEMBER_ID_REQUIRED.
+    /// JoinGroup v4+: an unknown dynamic member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
 }
 
@@ -106,6 +168,20 @@ impl Member {
             .find(|(n, _)| n == protocol)
             .map(|(_, m)| m.clone())
             .unwrap_or_default()
+    }
+
+    pub fn is_static(&self) -> bool {
+        self.instance_id.is_some()
+    }
+
+    /// Takes a (re)join's protocols and timeouts; the member now awaits the
+    /// join phase's end.
+    fn update(&mut self, req: JoinRequest, now: Instant, tx: oneshot::Sender<JoinResult>) {
+        self.protocols = req.protocols;
+        self.session_timeout = req.session_timeout;
+        self.rebalance_timeout = req.rebalance_timeout;
+        self.last_heartbeat = now;
+        self.awaiting_join = Some(tx);
     }
 }
 
@@ -143,6 +219,8 @@ pub struct Group {
     rebalance_deadline: Option<Instant>,
     initial_delay_until: Option<Instant>,
     pub offsets: GroupOffsets,
+    /// Rebalances and fencings since the coordinator last drained them.
+    pub events: Vec<Event>,
 }
 
 impl Group {
@@ -159,6 +237,7 @@ impl Group {
             rebalance_deadline: None,
             initial_delay_until: None,
             offsets: GroupOffsets::new(),
+            events: Vec::new(),
         }
     }
 
@@ -167,6 +246,35 @@ impl Group {
     }
     fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.id == id)
+    }
+    fn is_leader(&self, id: &str) -> bool {
+        self.leader.as_deref() == Some(id)
+    }
+
+    /// Member id a static member's `instance_id` currently maps to.
+    pub fn member_by_instance(&self, instance_id: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.id.clone())
+    }
+
+    /// Kafka's member check for every group request after JoinGroup: an
+    /// instance id must map to exactly this member id (another id: the
+    /// caller is a fenced incarnation; none: the instance was removed), and
+    /// the member id must be known.
+    pub fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+        if let Some(instance) = instance_id {
+            match self.member_by_instance(instance) {
+                None => return Err(UNKNOWN_MEMBER_ID),
+                Some(id) if id != member_id => return Err(FENCED_INSTANCE_ID),
+                Some(_) => {}
+            }
+        }
+        match self.member(member_id) {
+            Some(_) => Ok(()),
+            None => Err(UNKNOWN_MEMBER_ID),
+        }
     }
 
     fn error_join(error: i16, member_id: &str) -> Reply<JoinResult> {
@@ -190,92 +298,192 @@ impl Group {
         {
             return Self::error_join(INCONSISTENT_GROUP_PROTOCOL, &req.member_id);
         }
-        let mut member_id = req.member_id.clone();
-        // Static membership: a known instance id keeps its place; a new
-        // incarnation replaces the old member id.
-        if let Some(instance) = &req.instance_id {
-            if let Some(old) = self
-                .members
-                .iter()
-                .position(|m| m.instance_id.as_ref() == Some(instance))
-            {
-                if !member_id.is_empty() && self.members[old].id != member_id {
-                    return Self::error_join(FENCED_INSTANCE_ID, &member_id);
-                }
-                if member_id.is_empty() {
-                    member_id = new_member_id(&req.client_id);
-                    let prev = std::mem::replace(&mut self.members[old].id, member_id.clone());
-                    if self.leader.as_deref() == Some(prev.as_str()) {
-                        self.leader = Some(member_id.clone());
-                    }
-                }
-            } else if member_id.is_empty() {
-                member_id = new_member_id(&req.client_id);
-            }
-        } else if member_id.is_empty() {
-            member_id = new_member_id(&req.client_id);
-            if req.require_known_member_id {
-                self.pending
-                    .insert(member_id.clone(), now + req.session_timeout);
-                return Self::error_join(MEMBER_ID_REQUIRED, &member_id);
-            }
-        } else if self.member(&member_id).is_none() && self.pending.remove(&member_id).is_none() {
-            return Self::error_join(UNKNOWN_MEMBER_ID, &member_id);
+        if req.member_id.is_empty() {
+            self.join_unknown(req, now, s)
+        } else {
+            self.join_known(req, now, s)
         }
-        self.pending.remove(&member_id);
+    }
 
-        // A follower rejoining a stable group with unchanged metadata gets
-        // the current generation back without a rebalance.
-        if self.state == State::Stable {
-            if let Some(m) = self.member(&member_id) {
-                if self.leader.as_deref() != Some(member_id.as_str())
-                    && m.protocols == req.protocols
-                {
-                    return Reply::Now(self.join_result(&member_id, false));
-                }
-            }
+    /// A JoinGroup without a member id: a new dynamic member (asked to come
+    /// back with an id on v4+), a new static member, or a static member's
+    /// new incarnation.
+    fn join_unknown(
+        &mut self,
+        req: JoinRequest,
+        now: Instant,
+        s: &GroupSettings,
+    ) -> Reply<JoinResult> {
+        let member_id = new_member_id(&req.client_id);
+        if let Some(instance) = req.instance_id.as_deref() {
+            // Static members never get MEMBER_ID_REQUIRED: the instance id
+            // already identifies them.
+            return match self.member_by_instance(instance) {
+                Some(old) => self.replace_static_member(&old, member_id, req, now, s),
+                None => self.add_member_and_rebalance(member_id, req, now, s),
+            };
         }
+        if req.require_known_member_id {
+            self.pending
+                .insert(member_id.clone(), now + req.session_timeout);
+            return Self::error_join(MEMBER_ID_REQUIRED, &member_id);
+        }
+        self.add_member_and_rebalance(member_id, req, now, s)
+    }
 
+    /// A JoinGroup with a member id: a pending member coming back, or a
+    /// known member rejoining.
+    fn join_known(
+        &mut self,
+        req: JoinRequest,
+        now: Instant,
+        s: &GroupSettings,
+    ) -> Reply<JoinResult> {
+        let member_id = req.member_id.clone();
+        if self.pending.remove(&member_id).is_some() {
+            return self.add_member_and_rebalance(member_id, req, now, s);
+        }
+        if let Err(code) = self.validate_member(&member_id, req.instance_id.as_deref()) {
+            return Self::error_join(code, &member_id);
+        }
+        let unchanged = self.member(&member_id).expect("validated").protocols == req.protocols;
+        match self.state {
+            // A follower rejoining with unchanged metadata (it missed a
+            // response, or its client rejoins after every poll interval)
+            // gets the current generation back without a rebalance.
+            State::Stable if unchanged && !self.is_leader(&member_id) => {
+                return Reply::Now(self.join_result(&member_id, false));
+            }
+            // Still handing out assignments: the same metadata means a lost
+            // JoinGroup response; answer it again (with the members, to the
+            // leader).
+            State::CompletingRebalance if unchanged => {
+                let leader = self.is_leader(&member_id);
+                return Reply::Now(self.join_result(&member_id, leader));
+            }
+            _ => {}
+        }
         let (tx, rx) = oneshot::channel();
-        match self.member_mut(&member_id) {
-            Some(m) => {
-                m.protocols = req.protocols;
-                m.session_timeout = req.session_timeout;
-                m.rebalance_timeout = req.rebalance_timeout;
-                m.last_heartbeat = now;
-                m.awaiting_join = Some(tx);
-            }
-            None => {
-                if self.protocol_type.is_none() {
-                    self.protocol_type = Some(req.protocol_type.clone());
-                }
-                self.members.push(Member {
-                    id: member_id.clone(),
-                    instance_id: req.instance_id,
-                    client_id: req.client_id,
-                    client_host: req.client_host,
-                    session_timeout: req.session_timeout,
-                    rebalance_timeout: req.rebalance_timeout,
-                    protocols: req.protocols,
-                    assignment: Bytes::new(),
-                    last_heartbeat: now,
-                    awaiting_join: Some(tx),
-                    awaiting_sync: None,
-                });
-                // New arrivals during the initial delay extend it (up to the
-                // rebalance deadline), as Kafka's InitialDelayedJoin does.
-                if let (Some(until), Some(deadline)) =
-                    (self.initial_delay_until, self.rebalance_deadline)
-                {
-                    if until > now {
-                        self.initial_delay_until =
-                            Some((now + s.initial_rebalance_delay).min(deadline));
-                    }
-                }
-            }
-        }
+        self.member_mut(&member_id)
+            .expect("validated")
+            .update(req, now, tx);
         if self.state != State::PreparingRebalance {
-            self.prepare_rebalance(now, s);
+            self.prepare_rebalance(now, s, Cause::MemberRejoined);
+        }
+        self.try_complete_join(now);
+        Reply::Later(rx)
+    }
+
+    fn add_member_and_rebalance(
+        &mut self,
+        member_id: String,
+        req: JoinRequest,
+        now: Instant,
+        s: &GroupSettings,
+    ) -> Reply<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        if self.protocol_type.is_none() {
+            self.protocol_type = Some(req.protocol_type.clone());
+        }
+        self.members.push(Member {
+            id: member_id,
+            instance_id: req.instance_id,
+            client_id: req.client_id,
+            client_host: req.client_host,
+            session_timeout: req.session_timeout,
+            rebalance_timeout: req.rebalance_timeout,
+            protocols: req.protocols,
+            assignment: Bytes::new(),
+            last_heartbeat: now,
+            awaiting_join: Some(tx),
+            awaiting_sync: None,
+        });
+        if self.state == State::PreparingRebalance {
+            // New arrivals during the initial delay extend it (up to the
+            // rebalance deadline), as Kafka's InitialDelayedJoin does.
+            if let (Some(until), Some(deadline)) =
+                (self.initial_delay_until, self.rebalance_deadline)
+            {
+                if until > now {
+                    self.initial_delay_until =
+                        Some((now + s.initial_rebalance_delay).min(deadline));
+                }
+            }
+        } else {
+            self.prepare_rebalance(now, s, Cause::MemberJoined);
+        }
+        self.try_complete_join(now);
+        Reply::Later(rx)
+    }
+
+    /// A static member's new incarnation (empty member id, known instance
+    /// id) takes the instance over. The old member id is fenced at once:
+    /// a join or sync it is waiting on is answered FENCED_INSTANCE_ID, and
+    /// so is each of its later requests. In a Stable group whose selected
+    /// protocol does not change the newcomer joins the current generation,
+    /// and its SyncGroup returns the assignment the instance already had: no
+    /// other member notices. Otherwise the group rebalances.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: String,
+        req: JoinRequest,
+        now: Instant,
+        s: &GroupSettings,
+    ) -> Reply<JoinResult> {
+        let previous_leader = self.leader.clone().unwrap_or_default();
+        tracing::info!(
+            group = %self.id,
+            instance = req.instance_id.as_deref().unwrap_or_default(),
+            old = old_id,
+            new = %new_id,
+            state = self.state.name(),
+            "static member replaced by a new incarnation; the old member id is fenced"
+        );
+        let m = self.member_mut(old_id).expect("found by instance id");
+        m.id = new_id.clone();
+        if let Some(tx) = m.awaiting_join.take() {
+            let _ = tx.send(JoinResult {
+                error: FENCED_INSTANCE_ID,
+                generation: -1,
+                member_id: old_id.to_owned(),
+                ..Default::default()
+            });
+        }
+        if let Some(tx) = m.awaiting_sync.take() {
+            let _ = tx.send(SyncResult {
+                error: FENCED_INSTANCE_ID,
+                ..Default::default()
+            });
+        }
+        m.client_id = req.client_id.clone();
+        m.client_host = req.client_host.clone();
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.clone());
+        }
+        self.events.push(Event::Fenced);
+        let (tx, rx) = oneshot::channel();
+        self.member_mut(&new_id)
+            .expect("renamed above")
+            .update(req, now, tx);
+        match self.state {
+            State::Stable if self.select_protocol() == self.protocol => {
+                let m = self.member_mut(&new_id).expect("renamed above");
+                m.awaiting_join = None;
+                // JoinGroup before v9 cannot tell a leader to skip the
+                // assignment, so, as Kafka does, the answer names the leader
+                // as it was before the replacement: a rejoining leader then
+                // acts as a follower and does not reassign a Stable group.
+                let mut result = self.join_result(&new_id, false);
+                result.leader = previous_leader;
+                return Reply::Now(result);
+            }
+            State::Stable | State::CompletingRebalance => {
+                // During CompletingRebalance the leader may already be
+                // assigning to the old member id: start over.
+                self.prepare_rebalance(now, s, Cause::StaticMemberReplaced);
+            }
+            State::PreparingRebalance | State::Empty | State::Dead => {}
         }
         self.try_complete_join(now);
         Reply::Later(rx)
@@ -293,7 +501,7 @@ impl Group {
             })
     }
 
-    fn prepare_rebalance(&mut self, now: Instant, s: &GroupSettings) {
+    fn prepare_rebalance(&mut self, now: Instant, s: &GroupSettings, cause: Cause) {
         if self.state == State::CompletingRebalance {
             for m in &mut self.members {
                 if let Some(tx) = m.awaiting_sync.take() {
@@ -304,33 +512,48 @@ impl Group {
                 }
             }
         }
-        let timeout = self
-            .members
-            .iter()
-            .map(|m| m.rebalance_timeout)
-            .max()
-            .unwrap_or(Duration::ZERO);
-        let deadline = now + timeout;
+        let deadline = now + self.rebalance_timeout();
         self.initial_delay_until =
             (self.state == State::Empty).then(|| (now + s.initial_rebalance_delay).min(deadline));
         self.rebalance_deadline = Some(deadline);
         self.state = State::PreparingRebalance;
+        self.events.push(Event::Rebalance(cause));
+        tracing::debug!(group = %self.id, generation = self.generation, cause = cause.label(), "preparing rebalance");
     }
 
-    /// Completes the join phase once every member has rejoined (and any
-    /// initial delay has passed), or the rebalance timeout expired; members
-    /// that did not rejoin are dropped.
+    fn rebalance_timeout(&self) -> Duration {
+        self.members
+            .iter()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Completes the join phase once every member and every pending member
+    /// has rejoined (and any initial delay has passed), or the rebalance
+    /// timeout expired. Then dynamic members that did not rejoin are
+    /// dropped; static ones keep their place, as in Kafka, until their
+    /// session expires.
     pub fn try_complete_join(&mut self, now: Instant) {
         if self.state != State::PreparingRebalance {
             return;
         }
-        let all_joined = self.members.iter().all(|m| m.awaiting_join.is_some());
+        let all_joined =
+            self.members.iter().all(|m| m.awaiting_join.is_some()) && self.pending.is_empty();
         let delay_over = self.initial_delay_until.is_none_or(|t| now >= t);
         let expired = self.rebalance_deadline.is_some_and(|d| now >= d);
         if !((all_joined && delay_over) || expired) {
             return;
         }
-        self.members.retain(|m| m.awaiting_join.is_some());
+        self.members
+            .retain(|m| m.awaiting_join.is_some() || m.is_static());
+        if !self.members.is_empty() && self.members.iter().all(|m| m.awaiting_join.is_none()) {
+            // Only static members that have not rejoined: wait another
+            // rebalance timeout (their sessions may expire meanwhile).
+            self.rebalance_deadline = Some(now + self.rebalance_timeout());
+            self.initial_delay_until = None;
+            return;
+        }
         self.generation += 1;
         self.rebalance_deadline = None;
         self.initial_delay_until = None;
@@ -340,14 +563,21 @@ impl Group {
             self.leader = None;
             return;
         }
-        self.protocol = self.select_protocol();
-        if self
+        // The leader keeps leading if it rejoined; otherwise the first
+        // member that did takes over.
+        if !self
             .leader
-            .as_ref()
-            .is_none_or(|l| self.member(l).is_none())
+            .as_deref()
+            .and_then(|l| self.member(l))
+            .is_some_and(|m| m.awaiting_join.is_some())
         {
-            self.leader = Some(self.members[0].id.clone());
+            self.leader = self
+                .members
+                .iter()
+                .find(|m| m.awaiting_join.is_some())
+                .map(|m| m.id.clone());
         }
+        self.protocol = self.select_protocol();
         self.state = State::CompletingRebalance;
         let leader = self.leader.clone().expect("set above");
         let ids: Vec<String> = self.members.iter().map(|m| m.id.clone()).collect();
@@ -368,7 +598,7 @@ impl Group {
             .leader
             .as_ref()
             .and_then(|l| self.member(l))
-            .unwrap_or(&self.members[0]);
+            .or(self.members.first())?;
         first
             .protocols
             .iter()
@@ -401,10 +631,13 @@ impl Group {
         }
     }
 
-    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), i16> {
-        if self.member(member_id).is_none() {
-            return Err(UNKNOWN_MEMBER_ID);
-        }
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
+        self.validate_member(member_id, instance_id)?;
         if generation != self.generation {
             return Err(ILLEGAL_GENERATION);
         }
@@ -414,6 +647,7 @@ impl Group {
     pub fn sync(
         &mut self,
         member_id: &str,
+        instance_id: Option<&str>,
         generation: i32,
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<SyncResult> {
@@ -423,7 +657,7 @@ impl Group {
                 ..Default::default()
             })
         };
-        if let Err(code) = self.check_member(member_id, generation) {
+        if let Err(code) = self.check_member(member_id, instance_id, generation) {
             return error(code);
         }
         match self.state {
@@ -432,7 +666,7 @@ impl Group {
             State::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
                 self.member_mut(member_id).expect("checked").awaiting_sync = Some(tx);
-                if self.leader.as_deref() == Some(member_id) {
+                if self.is_leader(member_id) {
                     let mut assignments: HashMap<String, Bytes> = assignments.into_iter().collect();
                     for m in &mut self.members {
                         m.assignment = assignments.remove(&m.id).unwrap_or_default();
@@ -468,8 +702,14 @@ impl Group {
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, generation: i32, now: Instant) -> i16 {
-        if let Err(code) = self.check_member(member_id, generation) {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> i16 {
+        if let Err(code) = self.check_member(member_id, instance_id, generation) {
             // A member that is rejoining may still heartbeat the old generation.
             if code == ILLEGAL_GENERATION && self.state == State::PreparingRebalance {
                 return REBALANCE_IN_PROGRESS;
@@ -484,8 +724,47 @@ impl Group {
         }
     }
 
+    /// LeaveGroup for one member identity. Without an instance id: a member
+    /// (or a pending member) by id. With one: the instance's member, which
+    /// the request may name (then it must be the current one, or the caller
+    /// is fenced) or leave empty (an administrator removing the instance,
+    /// as AdminClient's removeMembersFromConsumerGroup does).
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+        s: &GroupSettings,
+    ) -> i16 {
+        let id = match instance_id {
+            None => {
+                if self.pending.remove(member_id).is_some() {
+                    self.try_complete_join(now);
+                    return NONE;
+                }
+                member_id.to_owned()
+            }
+            Some(instance) => match self.member_by_instance(instance) {
+                None => return UNKNOWN_MEMBER_ID,
+                Some(id) if !member_id.is_empty() && id != member_id => return FENCED_INSTANCE_ID,
+                Some(id) => id,
+            },
+        };
+        if self.remove_member(&id, now, s, Cause::MemberLeft) {
+            NONE
+        } else {
+            UNKNOWN_MEMBER_ID
+        }
+    }
+
     /// Removes a member (LeaveGroup, or an expired session) and rebalances.
-    pub fn remove_member(&mut self, member_id: &str, now: Instant, s: &GroupSettings) -> bool {
+    pub fn remove_member(
+        &mut self,
+        member_id: &str,
+        now: Instant,
+        s: &GroupSettings,
+        cause: Cause,
+    ) -> bool {
         let Some(i) = self.members.iter().position(|m| m.id == member_id) else {
             return false;
         };
@@ -498,19 +777,11 @@ impl Group {
             });
         }
         match self.state {
-            State::Stable | State::CompletingRebalance => self.prepare_rebalance(now, s),
+            State::Stable | State::CompletingRebalance => self.prepare_rebalance(now, s, cause),
             _ => {}
         }
         self.try_complete_join(now);
         true
-    }
-
-    /// Member id for a static member's `instance_id`.
-    pub fn member_by_instance(&self, instance_id: &str) -> Option<String> {
-        self.members
-            .iter()
-            .find(|m| m.instance_id.as_deref() == Some(instance_id))
-            .map(|m| m.id.clone())
     }
 
     /// Session expiry and rebalance deadlines; called periodically.
@@ -527,22 +798,39 @@ impl Group {
             .collect();
         for id in expired {
             tracing::info!(group = %self.id, member = %id, "session expired; removing member");
-            self.remove_member(&id, now, s);
+            self.remove_member(&id, now, s, Cause::SessionExpired);
         }
         self.try_complete_join(now);
     }
 
-    /// OffsetCommit validation: simple consumers (generation -1, no member)
-    /// may commit to an empty group; members need the current generation,
-    /// and no commits are taken while assignments are being handed out.
-    pub fn check_commit(&self, member_id: &str, generation: i32) -> Result<(), i16> {
-        if generation < 0 && member_id.is_empty() && self.state == State::Empty {
+    /// OffsetCommit validation: simple consumers (generation -1, no member,
+    /// no instance) may commit to an empty group; members need the current
+    /// generation (and, if static, their instance's current member id), and
+    /// no commits are taken while assignments are being handed out.
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
+        if generation < 0
+            && member_id.is_empty()
+            && instance_id.is_none()
+            && self.state == State::Empty
+        {
             return Ok(());
         }
+        self.validate_member(member_id, instance_id)?;
         if self.state == State::CompletingRebalance {
             return Err(REBALANCE_IN_PROGRESS);
         }
-        self.check_member(member_id, generation)
+        self.check_member(member_id, instance_id, generation)
+    }
+
+    /// Members by kind: (static, dynamic).
+    pub fn member_kinds(&self) -> (usize, usize) {
+        let statics = self.members.iter().filter(|m| m.is_static()).count();
+        (statics, self.members.len() - statics)
     }
 }
 
@@ -556,178 +844,4 @@ fn new_member_id(client_id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> GroupSettings {
-        GroupSettings {
-            initial_rebalance_delay: Duration::ZERO,
-            ..Default::default()
-        }
-    }
-
-    fn req(member_id: &str) -> JoinRequest {
-        JoinRequest {
-            member_id: member_id.to_owned(),
-            instance_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            session_timeout: Duration::from_secs(10),
-            rebalance_timeout: Duration::from_secs(30),
-            protocol_type: "consumer".into(),
-            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
-            require_known_member_id: true,
-        }
-    }
-
-    fn now_join(
-        g: &mut Group,
-        member: &str,
-        now: Instant,
-    ) -> Result<JoinResult, oneshot::Receiver<JoinResult>> {
-        match g.join(req(member), now, &settings()) {
-            Reply::Now(r) => Ok(r),
-            Reply::Later(rx) => Err(rx),
-        }
-    }
-
-    #[test]
-    fn member_id_required_then_join_sync_stable() {
-        let mut g = Group::new("g");
-        let t = Instant::now();
-        let r = now_join(&mut g, "", t).unwrap();
-        assert_eq!(r.error, MEMBER_ID_REQUIRED);
-        let mut rx = now_join(&mut g, &r.member_id, t).unwrap_err();
-        let joined = rx.try_recv().unwrap();
-        assert_eq!((joined.error, joined.generation), (NONE, 1));
-        assert_eq!(joined.leader, r.member_id);
-        assert_eq!(joined.members.len(), 1);
-        assert_eq!(g.state, State::CompletingRebalance);
-        assert_eq!(g.check_commit(&r.member_id, 1), Err(REBALANCE_IN_PROGRESS));
-        let Reply::Later(mut srx) = g.sync(
-            &r.member_id,
-            1,
-            vec![(r.member_id.clone(), Bytes::from_static(b"a"))],
-        ) else {
-            panic!()
-        };
-        assert_eq!(&srx.try_recv().unwrap().assignment[..], b"a");
-        assert_eq!(g.state, State::Stable);
-        assert_eq!(g.heartbeat(&r.member_id, 1, t), NONE);
-        assert_eq!(g.heartbeat(&r.member_id, 0, t), ILLEGAL_GENERATION);
-        assert_eq!(g.heartbeat("nobody", 1, t), UNKNOWN_MEMBER_ID);
-        assert_eq!(g.check_commit(&r.member_id, 1), Ok(()));
-        assert_eq!(g.check_commit(&r.member_id, 0), Err(ILLEGAL_GENERATION));
-        assert_eq!(g.check_commit("", -1), Err(UNKNOWN_MEMBER_ID));
-        assert_eq!(
-            now_join(&mut g, "stranger", t).unwrap().error,
-            UNKNOWN_MEMBER_ID
-        );
-    }
-
-    #[test]
-    fn second_member_triggers_rebalance_and_leave_or_expiry_hands_over() {
-        let s = settings();
-        let mut g = Group::new("g");
-        let t = Instant::now();
-        let mut a = req("");
-        a.require_known_member_id = false;
-        let Reply::Later(mut rx) = g.join(a, t, &s) else {
-            panic!()
-        };
-        let a = rx.try_recv().unwrap();
-        let _ = g.sync(&a.member_id, 1, vec![]);
-        assert_eq!(g.state, State::Stable);
-        // B joins: the group prepares a rebalance; A's heartbeat says so.
-        let mut b = req("");
-        b.require_known_member_id = false;
-        let Reply::Later(mut brx) = g.join(b, t, &s) else {
-            panic!()
-        };
-        assert_eq!(g.heartbeat(&a.member_id, 1, t), REBALANCE_IN_PROGRESS);
-        assert!(brx.try_recv().is_err(), "waits for A to rejoin");
-        let Reply::Later(mut arx) = g.join(req(&a.member_id), t, &s) else {
-            panic!()
-        };
-        let (a2, b2) = (arx.try_recv().unwrap(), brx.try_recv().unwrap());
-        assert_eq!((a2.generation, b2.generation), (2, 2));
-        assert_eq!(a2.leader, a.member_id, "the leader keeps leading");
-        assert_eq!((a2.members.len(), b2.members.len()), (2, 0));
-        let _ = g.sync(&b2.member_id, 2, vec![]);
-        let _ = g.sync(&a.member_id, 2, vec![]);
-        assert_eq!(g.state, State::Stable);
-        // A's session expires: B must rejoin alone, then leads.
-        let later = t + Duration::from_secs(11);
-        g.heartbeat(&b2.member_id, 2, later);
-        g.tick(later, &s);
-        assert_eq!(g.state, State::PreparingRebalance);
-        assert_eq!(g.members.len(), 1);
-        let Reply::Later(mut rx) = g.join(req(&b2.member_id), later, &s) else {
-            panic!()
-        };
-        let b3 = rx.try_recv().unwrap();
-        assert_eq!(
-            (b3.generation, b3.leader.as_str()),
-            (3, b2.member_id.as_str())
-        );
-        // The last member leaves: the group is empty and accepts simple commits.
-        g.remove_member(&b2.member_id, later, &s);
-        assert_eq!(g.state, State::Empty);
-        assert_eq!(g.check_commit("", -1), Ok(()));
-    }
-
-    #[test]
-    fn rebalance_timeout_drops_members_that_do_not_rejoin() {
-        let s = settings();
-        let mut g = Group::new("g");
-        let t = Instant::now();
-        let mut first = req("");
-        first.require_known_member_id = false;
-        let _ = g.join(first, t, &s); // completes alone: generation 1
-        let mut second = req("");
-        second.require_known_member_id = false;
-        let _ = g.join(second, t, &s); // waits for the first to rejoin
-        let ids: Vec<String> = g.members.iter().map(|m| m.id.clone()).collect();
-        let _ = g.join(req(&ids[0]), t, &s); // generation 2, both members
-        assert_eq!((g.generation, g.members.len()), (2, 2));
-        let _ = g.sync(&ids[0], 2, vec![]);
-        assert_eq!(g.state, State::Stable);
-        // Only the leader rejoins; after the rebalance timeout the other is dropped.
-        let Reply::Later(mut rx) = g.join(req(&ids[0]), t, &s) else {
-            panic!()
-        };
-        assert!(rx.try_recv().is_err());
-        g.tick(t + Duration::from_secs(31), &s);
-        let r = rx.try_recv().unwrap();
-        assert_eq!((r.generation, r.members.len()), (3, 1));
-    }
-
-    #[test]
-    fn inconsistent_protocols_and_bad_session_timeouts_are_refused() {
-        let s = settings();
-        let mut g = Group::new("g");
-        let t = Instant::now();
-        let mut r = req("");
-        r.require_known_member_id = false;
-        let _ = g.join(r, t, &s);
-        let mut other = req("");
-        other.require_known_member_id = false;
-        other.protocols = vec![("sticky".into(), Bytes::new())];
-        assert!(matches!(
-            g.join(other, t, &s),
-            Reply::Now(JoinResult {
-                error: INCONSISTENT_GROUP_PROTOCOL,
-                ..
-            })
-        ));
-        let mut short = req("");
-        short.session_timeout = Duration::from_millis(10);
-        assert!(matches!(
-            g.join(short, t, &s),
-            Reply::Now(JoinResult {
-                error: INVALID_SESSION_TIMEOUT,
-                ..
-            })
-        ));
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
 use crate::broker::Broker;
@@ -45,7 +46,7 @@ pub async fn handle(
             match tokio::time::timeout(rebalance + Duration::from_secs(5), rx).await {
                 Ok(Ok(r)) => r,
                 _ => JoinResult {
-                    error: crate::group::state::UNKNOWN_MEMBER_ID,
+                    error: ResponseError::UnknownMemberId.code(),
                     generation: -1,
                     member_id: req.member_id.to_string(),
                     ..Default::default()

@@ -7,6 +7,7 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::ResponseError;
 use logship_common::time::now_ms;
 
 use super::blocking;
@@ -39,14 +40,18 @@ pub async fn handle(
         }
     }
     let b = Arc::clone(broker);
-    let (group, member, generation) = (
+    let (group, member, instance, generation) = (
         req.group_id.to_string(),
         req.member_id.to_string(),
+        req.group_instance_id.as_ref().map(|i| i.to_string()),
         req.generation_id_or_member_epoch,
     );
-    let mut codes = blocking(move || b.groups.commit(&group, &member, generation, offsets))
-        .await
-        .into_iter();
+    let mut codes = blocking(move || {
+        b.groups
+            .commit(&group, &member, instance.as_deref(), generation, offsets)
+    })
+    .await
+    .into_iter();
     let mut unknown = unknown.into_iter();
     let topics = req
         .topics
@@ -59,9 +64,9 @@ pub async fn handle(
                         .iter()
                         .map(|p| {
                             let code = if unknown.next().unwrap_or(true) {
-                                3
+                                ResponseError::UnknownTopicOrPartition.code()
                             } else {
-                                codes.next().unwrap_or(0)
+                                codes.next().unwrap_or_default()
                             };
                             broker.metrics.kafka.partition_error("offset_commit", code);
                             OffsetCommitResponsePartition::default()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::Broker;
@@ -23,6 +24,7 @@ pub async fn handle(
     let result = match broker.groups.sync(
         &req.group_id,
         &req.member_id,
+        req.group_instance_id.as_deref(),
         req.generation_id,
         assignments,
     ) {
@@ -32,7 +34,7 @@ pub async fn handle(
         Reply::Later(rx) => match tokio::time::timeout(Duration::from_secs(300), rx).await {
             Ok(Ok(r)) => r,
             _ => SyncResult {
-                error: crate::group::state::REBALANCE_IN_PROGRESS,
+                error: ResponseError::RebalanceInProgress.code(),
                 ..Default::default()
             },
         },
