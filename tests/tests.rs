@@ -22,6 +22,7 @@ mod kcat;
 mod prometheus;
 mod python_clients;
 mod quickstart;
+mod static_groups;
 mod storage_crash;
 mod systemd;
 mod util;

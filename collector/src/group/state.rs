@@ -518,7 +518,7 @@ impl Group {
         self.rebalance_deadline = Some(deadline);
         self.state = State::PreparingRebalance;
         self.events.push(Event::Rebalance(cause));
-        tracing::debug!(group = %self.id, generation = self.generation, cause = cause.label(), "preparing rebalance");
+        tracing::info!(group = %self.id, generation = self.generation, cause = cause.label(), "preparing rebalance");
     }
 
     fn rebalance_timeout(&self) -> Duration {
