@@ -66,3 +66,20 @@ fn librdkafka_static_restart_within_session_keeps_assignment_without_rebalance()
 fn librdkafka_cooperative_sticky_rounds_and_callbacks() {
     librdkafka("cooperative");
 }
+
+/// kafkajs 2.2.4 has no static membership (it never sends a
+/// group.instance.id) and no cooperative assignor: its eager rounds, one per
+/// membership change, and DescribeGroups are what it can check.
+#[test]
+fn kafkajs_eager_rounds_one_per_membership_change() {
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules");
+    assert!(
+        modules.join("kafkajs").exists(),
+        "{} is missing: run `bash .ci/setup` to install kafkajs",
+        modules.display()
+    );
+    let mut c = Command::new("node");
+    c.env("NODE_PATH", &modules)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/groups.js"));
+    run(c, "kafkajs");
+}
