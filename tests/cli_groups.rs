@@ -232,6 +232,10 @@ fn describe_shows_an_active_member() {
     assert_eq!(row["HOST"], "/127.0.0.1", "{describe}");
     assert_eq!(row["CLIENT-ID"], "rdkafka", "{describe}");
     assert_eq!(row["LOG-END-OFFSET"], "3", "{describe}");
+    assert_eq!(
+        row["GROUP-INSTANCE-ID"], "-",
+        "a dynamic member: {describe}"
+    );
 
     // An active group can be neither deleted nor reset.
     let busy = fails(kafka, &["groups", "delete", "g2"]);
@@ -266,4 +270,75 @@ fn describe_shows_an_active_member() {
     assert_eq!(row["CURRENT-OFFSET"], "3", "{describe}");
     assert_eq!(row["LAG"], "0", "{describe}");
     assert!(running.terminate().success());
+}
+
+/// A static member (KIP-345): `describe` shows its instance id, and a
+/// restart within the session timeout leaves the group Stable with one
+/// member, the same instance under a new member id, and the lag view intact.
+#[test]
+fn describe_shows_static_members_through_a_restart() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_collector(dir.path());
+    let kafka = running.kafka;
+    setup(kafka, "statics", 5);
+    let start = || -> BaseConsumer {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", kafka.to_string())
+            .set("group.id", "sg")
+            .set("group.instance.id", "worker-1")
+            .set("session.timeout.ms", "30000")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        c.subscribe(&["statics"]).unwrap();
+        c
+    };
+    // Polls until the member consumed a record and `describe` shows it as the
+    // owner of statics-0; commits offset 2 so there is lag to show.
+    let owner = |c: &BaseConsumer| -> HashMap<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(Ok(_)) = c.poll(Duration::from_millis(100)) {
+                let mut tpl = rdkafka::TopicPartitionList::new();
+                tpl.add_partition_offset("statics", 0, rdkafka::Offset::Offset(2))
+                    .unwrap();
+                let _ = c.commit(&tpl, rdkafka::consumer::CommitMode::Sync);
+            }
+            let describe = ok(kafka, &["groups", "describe", "sg"]);
+            if describe.starts_with("Consumer group 'sg' is Stable (1 member).") {
+                let row = partition_row(&describe, "statics");
+                if row["CONSUMER-ID"] != "-" && row["CURRENT-OFFSET"] == "2" {
+                    return row;
+                }
+            }
+            assert!(Instant::now() < deadline, "never owned: {describe}");
+        }
+    };
+    let first = start();
+    let before = owner(&first);
+    assert_eq!(before["GROUP-INSTANCE-ID"], "worker-1");
+    assert_eq!(before["LAG"], "3");
+    drop(first); // a static member sends no LeaveGroup when it closes
+    assert!(ok(kafka, &["groups", "list"]).lines().any(|l| l == "sg"));
+    let second = start();
+    let after = owner(&second);
+    assert_eq!(after["GROUP-INSTANCE-ID"], "worker-1");
+    assert_ne!(
+        after["CONSUMER-ID"], before["CONSUMER-ID"],
+        "a new incarnation"
+    );
+    assert_eq!(after["LAG"], "3");
+    let metrics = http_get(running.http, "/metrics").1;
+    assert_eq!(
+        metric(&metrics, "logship_collector_group_fenced_members_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, "logship_collector_group_members{kind=\"static\"}"),
+        Some(1.0)
+    );
 }

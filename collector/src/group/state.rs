@@ -565,11 +565,11 @@ impl Group {
         }
         // The leader keeps leading if it rejoined; otherwise the first
         // member that did takes over.
-        if !self
+        if self
             .leader
             .as_deref()
             .and_then(|l| self.member(l))
-            .is_some_and(|m| m.awaiting_join.is_some())
+            .is_none_or(|m| m.awaiting_join.is_none())
         {
             self.leader = self
                 .members

@@ -21,7 +21,7 @@ use crate::cli::{kafka, Connection, REQUEST_TIMEOUT};
 /// A topic-partition, ordered by topic then partition.
 type Tp = (String, i32);
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 10] = [
     "GROUP",
     "TOPIC",
     "PARTITION",
@@ -29,6 +29,7 @@ const HEADER: [&str; 9] = [
     "LOG-END-OFFSET",
     "LAG",
     "CONSUMER-ID",
+    "GROUP-INSTANCE-ID",
     "HOST",
     "CLIENT-ID",
 ];
@@ -37,7 +38,7 @@ pub fn run(connection: &Connection, group: &str) -> Result<()> {
     let client = group_client(connection, group)?;
     let snapshot = snapshot(&client, group)?.filter(|s| s.state != "Dead");
     let committed = committed(&client, group)?;
-    let Some(snapshot) = snapshot.or_else(|| {
+    let Some(mut snapshot) = snapshot.or_else(|| {
         // Listed nowhere but holding offsets: a group without members.
         (!committed.is_empty()).then(|| GroupSnapshot {
             state: "Empty".to_owned(),
@@ -52,6 +53,18 @@ pub fn run(connection: &Connection, group: &str) -> Result<()> {
             "warning: group '{group}' uses protocol type {:?}: its members' assignments are not shown",
             snapshot.protocol_type
         );
+    }
+    if !snapshot.members.is_empty() {
+        // Static members' instance ids; a failure leaves them out (`-`).
+        match super::instances::instance_ids(connection, group) {
+            Ok(Some(ids)) => {
+                for m in &mut snapshot.members {
+                    m.instance_id = ids.get(&m.id).cloned();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("instance ids of group '{group}': {e:#}"),
+        }
     }
     let mut ends = BTreeMap::new();
     for (topic, partition) in partitions(&snapshot.members, &committed) {
@@ -163,6 +176,9 @@ fn rows(
             end.map_or_else(dash, |e| e.to_string()),
             lag.map_or_else(dash, |l| l.to_string()),
             member.map_or_else(dash, |m| m.id.clone()),
+            member
+                .and_then(|m| m.instance_id.clone())
+                .unwrap_or_else(dash),
             member.map_or_else(dash, |m| m.host.clone()),
             member.map_or_else(dash, |m| m.client_id.clone()),
         ]);
@@ -176,6 +192,7 @@ fn rows(
             dash(),
             dash(),
             m.id.clone(),
+            m.instance_id.clone().unwrap_or_else(dash),
             m.host.clone(),
             m.client_id.clone(),
         ]);
@@ -191,6 +208,7 @@ mod tests {
     fn member(id: &str, topic: &str, partitions: &[i32]) -> MemberSnapshot {
         MemberSnapshot {
             id: id.to_owned(),
+            instance_id: (id == "m-1").then(|| "i-1".to_owned()),
             client_id: "rdkafka".to_owned(),
             host: "/127.0.0.1".to_owned(),
             assignment: if partitions.is_empty() {
@@ -222,8 +240,8 @@ mod tests {
         assert_eq!(
             lines[1..],
             [
-                vec!["g1", "audit", "0", "3", "3", "0", "-", "-", "-"],
-                vec!["g1", "logs", "0", "8", "10", "2", "-", "-", "-"],
+                vec!["g1", "audit", "0", "3", "3", "0", "-", "-", "-", "-"],
+                vec!["g1", "logs", "0", "8", "10", "2", "-", "-", "-", "-"],
                 vec![
                     "g1",
                     "logs",
@@ -232,6 +250,7 @@ mod tests {
                     "4",
                     "-",
                     "m-1",
+                    "i-1",
                     "/127.0.0.1",
                     "rdkafka"
                 ],
@@ -243,6 +262,7 @@ mod tests {
                     "-",
                     "-",
                     "m-2",
+                    "-",
                     "/127.0.0.1",
                     "rdkafka"
                 ],

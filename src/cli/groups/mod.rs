@@ -1,7 +1,8 @@
 //! `logship groups list|describe|delete|reset-offsets`: consumer groups as
 //! kafka-consumer-groups.sh shows and manages them, through rdkafka.
 //!
-//! Module map: [`describe`] (the partition/member table), [`reset`]
+//! Module map: [`describe`] (the partition/member table), [`instances`]
+//! (static members' instance ids, by DescribeGroups), [`reset`]
 //! (`reset-offsets`), [`assignment`] (decoding a member's assigned
 //! partitions); this file holds the commands' flags, `list`, `delete` and
 //! what they share: a group's snapshot, a topic's partitions and the table
@@ -9,6 +10,7 @@
 
 pub mod assignment;
 mod describe;
+mod instances;
 mod reset;
 
 use std::collections::BTreeMap;
@@ -152,6 +154,8 @@ struct GroupSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 struct MemberSnapshot {
     id: String,
+    /// `group.instance.id` of a static member (KIP-345).
+    instance_id: Option<String>,
     client_id: String,
     host: String,
     /// Empty when the member has none yet, or when the bytes could not be
@@ -185,6 +189,7 @@ fn snapshot(client: &BaseConsumer, group: &str) -> Result<Option<GroupSnapshot>>
             };
             MemberSnapshot {
                 id: m.id().to_owned(),
+                instance_id: None,
                 client_id: m.client_id().to_owned(),
                 host: m.client_host().to_owned(),
                 assignment,
