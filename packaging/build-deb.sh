@@ -61,7 +61,8 @@ install -m 0644 configs/grafana-dashboard.json "$doc/examples/"
 install -m 0644 packaging/deb/copyright "$doc/copyright"
 
 # Shared-library dependencies of the binary (librdkafka is linked
-# statically: today libc6, libgcc-s1 and zlib1g).
+# statically: today libc6, libgcc-s1, zlib1g and libssl3, the OpenSSL that
+# librdkafka's TLS and SCRAM use).
 printf 'Source: logship\n\nPackage: logship\nArchitecture: any\n' > "$work/debian/control"
 shlibs=$(cd "$work" && dpkg-shlibdeps -O debian/logship/usr/bin/logship)
 depends=${shlibs#shlibs:Depends=}
