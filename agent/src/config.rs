@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use logship_common::units::{humantime_serde, size};
+
+use crate::security::{HttpAuthConfig, KafkaOptions, SaslConfig, TlsClientConfig, TokenAuthConfig};
 use serde::Deserialize;
 
 use crate::source::file::Globs;
@@ -84,6 +86,14 @@ pub struct ScrapeSourceConfig {
     /// Added to every sample (over labels of the same name on the page).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// TLS for https targets: `ca_file`, and `cert_file` + `key_file` for
+    /// exporters that require a client certificate.
+    #[serde(default)]
+    pub tls: Option<TlsClientConfig>,
+    /// `token` / `token_file` (bearer), or `username` with `password` /
+    /// `password_file` (basic), sent to every target.
+    #[serde(default)]
+    pub auth: Option<HttpAuthConfig>,
 }
 
 /// `type: host_metrics`: this machine's CPU, memory, disks, filesystems,
@@ -233,10 +243,20 @@ pub struct KafkaSinkConfig {
     pub retry: RetryConfig,
     #[serde(default = "default_buffer", deserialize_with = "size::deserialize")]
     pub max_buffered_bytes: u64,
-    /// Any other librdkafka producer property, passed through as is (and
-    /// winning over the settings above), e.g. `security.protocol: ssl`.
+    /// TLS to the brokers (`security.protocol` `ssl`, or `sasl_ssl` with
+    /// `sasl`): `ca_file`, and `cert_file` + `key_file` for mutual TLS.
     #[serde(default)]
-    pub options: BTreeMap<String, String>,
+    pub tls: Option<TlsClientConfig>,
+    /// SASL authentication: `mechanism` (PLAIN, SCRAM-SHA-256,
+    /// SCRAM-SHA-512, OAUTHBEARER), `username`, `password` or
+    /// `password_file`.
+    #[serde(default)]
+    pub sasl: Option<SaslConfig>,
+    /// Any other librdkafka producer property, passed through as is (and
+    /// winning over the settings above), e.g. `ssl.endpoint.identification.algorithm: none`.
+    /// Values of secret properties (`sasl.password`, ...) print as `***`.
+    #[serde(default)]
+    pub options: KafkaOptions,
 }
 
 /// Producer acknowledgements.
@@ -296,8 +316,17 @@ pub enum Compression {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorSinkConfig {
-    /// The collector's HTTP address, e.g. `http://127.0.0.1:8080`.
+    /// The collector's HTTP address, e.g. `http://127.0.0.1:8080` or
+    /// `https://collector.example:8443`.
     pub url: String,
+    /// TLS for an https `url`: `ca_file` (the collector's CA; without it,
+    /// the public roots), `cert_file` + `key_file` for mutual TLS.
+    #[serde(default)]
+    pub tls: Option<TlsClientConfig>,
+    /// `token` (e.g. `"${LOGSHIP_TOKEN}"`) or `token_file`: sent as
+    /// `Authorization: Bearer`.
+    #[serde(default)]
+    pub auth: Option<TokenAuthConfig>,
     #[serde(default)]
     pub batch: BatchConfig,
     #[serde(default = "default_compression")]

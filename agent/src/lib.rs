@@ -13,6 +13,8 @@
 //! - `sink/collector`: HTTP POST to the collector, retries with backoff.
 //! - `checkpoint`: per-file identity, acknowledged offset and sequence.
 //! - `partitioner`: Kafka's murmur2 default partitioner.
+//! - `security`: TLS, tokens and SASL for outgoing connections (`tls:`,
+//!   `auth:`, `sasl:` config blocks; HTTP clients, librdkafka properties).
 //! - `http`, `metrics`: `/metrics` (`logship_agent_*`) and `/healthz`.
 //! - `service`: wires it together and runs until shutdown.
 //! - `error`: the library's error type; its `kind` labels the errors metric.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod partitioner;
+pub mod security;
 pub mod service;
 pub mod sink;
 pub mod source;

@@ -143,7 +143,7 @@ impl Metrics {
             errors: counter(
                 &r,
                 "logship_agent_errors_total",
-                "Errors by kind: open, read, discover, checkpoint, sink, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, sink_kafka, encode, internal.",
+                "Errors by kind: open, read, discover, checkpoint, sink, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, sink_auth, scrape_config, sink_kafka, encode, internal.",
                 &["kind"],
             ),
             request_seconds: histogram(

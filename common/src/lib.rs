@@ -14,12 +14,15 @@
 //!   (`"64MiB"`).
 //! - [`topic`]: Kafka's topic name rule.
 //! - [`metrics`]: the Prometheus text exposition served on `/metrics`.
+//! - [`secret`]: a password or token whose `Debug` and `Display` print
+//!   `***`.
 
 pub mod batch;
 pub mod fs;
 pub mod host;
 pub mod ingest;
 pub mod metrics;
+pub mod secret;
 pub mod time;
 pub mod topic;
 pub mod units;

@@ -6,7 +6,13 @@
 //! Requests and answers are the contract's types (`logship_common::ingest`);
 //! a refusal's error code becomes a [`Rejection`] kind.
 //!
-//! Retries: connection errors, timeouts, 429 and 5xx are retried with
+//! Over https the client verifies the collector against `tls.ca_file`,
+//! presents `tls.cert_file`/`key_file` (mutual TLS) and sends
+//! `auth.token` as `Authorization: Bearer` on every request
+//! ([`crate::security::http_client`]).
+//!
+//! Retries: connection errors (TLS handshakes included), timeouts, 401 and
+//! 403 (credentials the collector refuses), 429 and 5xx are retried with
 //! exponential backoff and full jitter, forever (the agent's backpressure
 //! holds reading meanwhile) until shutdown. Other 4xx answers are permanent:
 //! returned to the caller, which logs, counts and moves on.
@@ -22,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Ack, Payload, Rejection, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
 use crate::metrics::Metrics;
+use crate::security::HttpAuthConfig;
 
 /// What one attempt came to.
 enum Attempt<T> {
@@ -46,12 +53,21 @@ impl CollectorSink {
         metrics: Metrics,
         shutdown: CancellationToken,
     ) -> Result<CollectorSink, String> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(64)
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
+            .pool_max_idle_per_host(64);
+        let auth = config
+            .auth
+            .as_ref()
+            .map(|a| HttpAuthConfig::Bearer(a.token.clone()));
+        let client = crate::security::http_client(
+            "agent.sink",
+            &config.url,
+            builder,
+            config.tls.as_ref(),
+            auth.as_ref(),
+        )?;
         Ok(CollectorSink {
             client,
             base: config.url.trim_end_matches('/').to_owned(),
@@ -197,7 +213,14 @@ impl CollectorSink {
             };
         }
         let message = response.text().await.unwrap_or_default();
-        if status.as_u16() == 429 {
+        if matches!(status.as_u16(), 401 | 403) {
+            // A token or certificate the collector does not accept: fixed
+            // by its operator, not by dropping the batch. Holding it keeps
+            // the files' lines for when it is fixed (backpressure stops
+            // reading meanwhile).
+            tracing::warn!(%status, %message, "the collector refused our credentials; retrying");
+            Attempt::Retry("sink_auth")
+        } else if status.as_u16() == 429 {
             Attempt::Retry("sink_status_429")
         } else if status.is_server_error() {
             tracing::warn!(%status, %message, "collector error; retrying");

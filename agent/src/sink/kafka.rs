@@ -89,7 +89,7 @@ impl KafkaSink {
             metrics: metrics.clone(),
             down: Arc::clone(&down),
         };
-        let producer: ThreadedProducer<SinkContext> = client_config(config)
+        let producer: ThreadedProducer<SinkContext> = client_config(config)?
             .create_with_context(context)
             .map_err(|e| format!("agent.sink: creating the Kafka producer: {e}"))?;
         Ok(KafkaSink {
@@ -412,8 +412,9 @@ impl ClientContext for SinkContext {
     }
 }
 
-/// librdkafka settings: ours first, then the user's `options`, which win.
-fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
+/// librdkafka settings: ours first, then those `tls` and `sasl` map to,
+/// then the user's `options`, which win.
+fn client_config(config: &KafkaSinkConfig) -> Result<ClientConfig, String> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", config.brokers.join(","))
         .set("enable.idempotence", config.idempotence.to_string())
@@ -429,8 +430,13 @@ fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
         .set("linger.ms", config.linger.as_millis().to_string())
         .set("partitioner", "murmur2_random")
         .set("client.id", "logship-agent");
+    let security = crate::security::kafka_properties(config.tls.as_ref(), config.sasl.as_ref())
+        .map_err(|e| format!("agent.sink.{e}"))?;
+    for (k, v) in security {
+        c.set(k, v.expose());
+    }
     for (k, v) in &config.options {
         c.set(k, v);
     }
-    c
+    Ok(c)
 }

@@ -53,10 +53,26 @@ pub struct MetricsCtx {
 
 /// Runs a `prometheus_scrape` source until its stop token is cancelled.
 pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
-    let client = match reqwest::Client::builder().timeout(config.timeout).build() {
+    // One client for every target of the source: the TLS and auth
+    // settings are the source's. An https target needs it; a plain one
+    // ignores the TLS part.
+    let at = format!("agent.sources.{}", ctx.name);
+    let builder = reqwest::Client::builder().timeout(config.timeout);
+    let https = config.targets.iter().find(|t| t.starts_with("https://"));
+    let tls = config.tls.as_ref().filter(|_| https.is_some());
+    if config.tls.is_some() && https.is_none() {
+        tracing::warn!(source = %ctx.name, "{at}.tls is set but no target is https://");
+    }
+    let first = https.unwrap_or(&config.targets[0]);
+    let client = match crate::security::http_client(&at, first, builder, tls, config.auth.as_ref())
+    {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(source = %ctx.name, error = %e, "building the scrape client");
+            tracing::error!(source = %ctx.name, error = %e, "building the scrape client; the source does not run");
+            ctx.metrics
+                .errors
+                .with_label_values(&["scrape_config"])
+                .inc();
             return;
         }
     };

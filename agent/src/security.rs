@@ -1,0 +1,629 @@
+//! TLS and credentials for the agent's outgoing connections: the `tls:`,
+//! `auth:` and `sasl:` config blocks, and what they become at start-up: an
+//! HTTP client (rustls, through reqwest) for the collector sink and the
+//! scrape targets, or librdkafka properties for the Kafka sink and the CLI.
+//!
+//! Files (CA, certificate, key, token, password) are read when the client
+//! is built: at start-up, and for a scrape source again when a reload
+//! changes it. Secrets are [`Secret`]s from the moment they are read, so
+//! configs and errors print `***`; messages name files, never contents.
+//!
+//! Structural rules (a certificate needs its key, a secret comes from the
+//! config or from a file but not both) are checked while parsing, so
+//! `logship validate` reports them with their line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use logship_common::secret::Secret;
+use serde::Deserialize;
+
+/// `tls:` of a client connection. Present (even empty: `tls: {}`) means
+/// TLS: the server is verified against `ca_file`, or against the usual
+/// public roots without one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawTls")]
+pub struct TlsClientConfig {
+    /// PEM CA certificate(s) the server's chain must lead to; replaces the
+    /// public roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain for mutual TLS, with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+impl TryFrom<RawTls> for TlsClientConfig {
+    type Error = String;
+    fn try_from(r: RawTls) -> Result<Self, String> {
+        if r.cert_file.is_some() != r.key_file.is_some() {
+            return Err("tls: cert_file and key_file go together (mutual TLS needs both)".into());
+        }
+        Ok(TlsClientConfig {
+            ca_file: r.ca_file,
+            cert_file: r.cert_file,
+            key_file: r.key_file,
+        })
+    }
+}
+
+/// A secret written in the config (`password: "${PW}"`) or read from a
+/// file (`password_file:`): exactly one of them.
+fn one_secret(
+    what: &str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretSource>, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("{what} and {what}_file: give one, not both")),
+        (Some(s), None) if s.is_empty() => Err(format!("{what} is empty")),
+        (Some(s), None) => Ok(Some(SecretSource::Inline(s))),
+        (None, Some(p)) => Ok(Some(SecretSource::File(p))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    pub fn load(&self) -> Result<Secret, String> {
+        match self {
+            SecretSource::Inline(s) => Ok(s.clone()),
+            SecretSource::File(p) => Secret::read_file(p),
+        }
+    }
+}
+
+/// `auth:` of the collector sink: a bearer token.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawHttpAuth")]
+pub struct TokenAuthConfig {
+    pub token: SecretSource,
+}
+
+/// `auth:` of a scrape source: a bearer token, or basic auth.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawHttpAuth")]
+pub enum HttpAuthConfig {
+    Bearer(SecretSource),
+    Basic {
+        username: String,
+        password: SecretSource,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpAuth {
+    /// `Authorization: Bearer TOKEN`.
+    token: Option<Secret>,
+    token_file: Option<PathBuf>,
+    /// Basic auth (scrape targets only).
+    username: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+}
+
+impl TryFrom<RawHttpAuth> for HttpAuthConfig {
+    type Error = String;
+    fn try_from(r: RawHttpAuth) -> Result<Self, String> {
+        let token = one_secret("token", r.token, r.token_file)?;
+        let password = one_secret("password", r.password, r.password_file)?;
+        match (token, r.username, password) {
+            (Some(t), None, None) => Ok(HttpAuthConfig::Bearer(t)),
+            (None, Some(u), Some(p)) => Ok(HttpAuthConfig::Basic {
+                username: u,
+                password: p,
+            }),
+            (Some(_), _, _) => Err("auth: a token or a username and password, not both".into()),
+            (None, Some(_), None) => Err("auth: username needs password or password_file".into()),
+            (None, None, Some(_)) => Err("auth: password needs a username".into()),
+            (None, None, None) => Err("auth: token, token_file or username and password".into()),
+        }
+    }
+}
+
+impl TryFrom<RawHttpAuth> for TokenAuthConfig {
+    type Error = String;
+    fn try_from(r: RawHttpAuth) -> Result<Self, String> {
+        if r.username.is_some() || r.password.is_some() || r.password_file.is_some() {
+            return Err("auth: the collector takes a bearer token (token or token_file)".into());
+        }
+        match one_secret("token", r.token, r.token_file)? {
+            Some(token) => Ok(TokenAuthConfig { token }),
+            None => Err("auth: token or token_file is needed".into()),
+        }
+    }
+}
+
+/// An HTTP client for `url` with `tls` and `auth` applied on top of
+/// `builder`. Reads the files now; errors say which one and why, prefixed
+/// with `at` (the config path of the block).
+pub fn http_client(
+    at: &str,
+    url: &str,
+    mut builder: reqwest::ClientBuilder,
+    tls: Option<&TlsClientConfig>,
+    auth: Option<&HttpAuthConfig>,
+) -> Result<reqwest::Client, String> {
+    let https = url.starts_with("https://");
+    if let Some(tls) = tls {
+        if !https {
+            return Err(format!(
+                "{at}.tls is set but {url:?} is not https://: use an https URL"
+            ));
+        }
+        if let Some(ca) = &tls.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("{at}.tls.ca_file: reading {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{at}.tls.ca_file {}: {e}", ca.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "{at}.tls.ca_file {}: no PEM certificate in it",
+                    ca.display()
+                ));
+            }
+            // The configured CA alone: a public CA's certificate for the
+            // same name is not the collector's.
+            builder = builder.tls_built_in_root_certs(false);
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            let mut pem = std::fs::read(cert)
+                .map_err(|e| format!("{at}.tls.cert_file: reading {}: {e}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .map_err(|e| format!("{at}.tls.key_file: reading {}: {e}", key.display()))?;
+            pem.push(b'\n');
+            pem.extend_from_slice(&key_pem);
+            // reqwest's rustls backend reads the chain and the key from one
+            // PEM buffer; its errors describe the PEM, never quote it.
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                format!(
+                    "{at}.tls: client certificate {} and key {}: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+    }
+    if let Some(auth) = auth {
+        if !https {
+            tracing::warn!(
+                url,
+                "{at}.auth over plain http: the credentials cross the network in clear"
+            );
+        }
+        let value = match auth {
+            HttpAuthConfig::Bearer(t) => {
+                let token = t.load().map_err(|e| format!("{at}.auth.token_file: {e}"))?;
+                format!("Bearer {}", token.expose())
+            }
+            HttpAuthConfig::Basic { username, password } => {
+                let password = password
+                    .load()
+                    .map_err(|e| format!("{at}.auth.password_file: {e}"))?;
+                basic_header(username, &password)
+            }
+        };
+        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            format!("{at}.auth: the credentials hold characters an HTTP header cannot")
+        })?;
+        // Kept out of reqwest's and hyper's Debug output.
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        builder = builder.default_headers(headers);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("{at}: building the HTTP client: {e}"))
+}
+
+/// `Basic base64(user:password)` (RFC 7617).
+fn basic_header(username: &str, password: &Secret) -> String {
+    use base64::Engine;
+    let raw = format!("{username}:{}", password.expose());
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// `sasl:` of the Kafka sink (and the CLI's flags).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawSasl")]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanism,
+    /// PLAIN and SCRAM: the user. OAUTHBEARER: the principal of
+    /// librdkafka's unsecured JWT (for OIDC, set `sasl.oauthbearer.*` in
+    /// `options`).
+    pub username: Option<String>,
+    pub password: Option<SecretSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSasl {
+    mechanism: SaslMechanism,
+    username: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+}
+
+impl TryFrom<RawSasl> for SaslConfig {
+    type Error = String;
+    fn try_from(r: RawSasl) -> Result<Self, String> {
+        let password = one_secret("password", r.password, r.password_file)?;
+        SaslConfig::new(r.mechanism, r.username, password)
+    }
+}
+
+impl SaslConfig {
+    pub fn new(
+        mechanism: SaslMechanism,
+        username: Option<String>,
+        password: Option<SecretSource>,
+    ) -> Result<SaslConfig, String> {
+        match mechanism {
+            SaslMechanism::OauthBearer if password.is_some() => {
+                return Err("sasl: OAUTHBEARER takes no password (librdkafka's unsecured JWT; OIDC settings go in options)".into())
+            }
+            SaslMechanism::OauthBearer => {}
+            _ if username.as_deref().is_none_or(str::is_empty) || password.is_none() => {
+                return Err(format!(
+                    "sasl: {} needs username and password (or password_file)",
+                    mechanism.as_str()
+                ))
+            }
+            _ => {}
+        }
+        Ok(SaslConfig {
+            mechanism,
+            username,
+            password,
+        })
+    }
+}
+
+/// The SASL mechanisms this build of librdkafka has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[serde(rename = "OAUTHBEARER")]
+    OauthBearer,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OauthBearer => "OAUTHBEARER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<SaslMechanism, String> {
+        [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+            SaslMechanism::OauthBearer,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            format!(
+                "unknown SASL mechanism {s:?} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)"
+            )
+        })
+    }
+}
+
+/// The librdkafka properties for `tls` and `sasl`: `security.protocol`
+/// follows from which are set (`ssl`, `sasl_plaintext`, `sasl_ssl`), the
+/// files become `ssl.*.location`, the password is read now. The secret
+/// value is returned as a [`Secret`] so the caller hands it to librdkafka
+/// without ever formatting it.
+pub fn kafka_properties(
+    tls: Option<&TlsClientConfig>,
+    sasl: Option<&SaslConfig>,
+) -> Result<Vec<(&'static str, Secret)>, String> {
+    let mut out = Vec::new();
+    let plain = |s: &str| Secret::new(s);
+    let protocol = match (tls.is_some(), sasl.is_some()) {
+        (false, false) => return Ok(out),
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    out.push(("security.protocol", plain(protocol)));
+    if let Some(tls) = tls {
+        let path = |p: &PathBuf| Secret::new(p.to_string_lossy());
+        if let Some(ca) = &tls.ca_file {
+            out.push(("ssl.ca.location", path(ca)));
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            out.push(("ssl.certificate.location", path(cert)));
+            out.push(("ssl.key.location", path(key)));
+        }
+    }
+    if let Some(sasl) = sasl {
+        out.push(("sasl.mechanism", plain(sasl.mechanism.as_str())));
+        match sasl.mechanism {
+            SaslMechanism::OauthBearer => {
+                if let Some(user) = &sasl.username {
+                    out.push((
+                        "sasl.oauthbearer.config",
+                        Secret::new(format!("principal={user}")),
+                    ));
+                }
+            }
+            _ => {
+                if let Some(user) = &sasl.username {
+                    out.push(("sasl.username", plain(user)));
+                }
+                if let Some(pw) = &sasl.password {
+                    out.push((
+                        "sasl.password",
+                        pw.load().map_err(|e| format!("sasl.password_file: {e}"))?,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// librdkafka properties passed through as written (`options:`). Values of
+/// keys that hold secrets print as `***`.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct KafkaOptions(pub BTreeMap<String, String>);
+
+/// Whether librdkafka treats the property as a secret (its own list, plus
+/// inline PEM keys and OAUTHBEARER configs, which may hold one).
+pub fn is_secret_property(key: &str) -> bool {
+    key.contains("password")
+        || key.contains("secret")
+        || key == "ssl.key.pem"
+        || key == "ssl_key"
+        || key == "sasl.oauthbearer.config"
+}
+
+impl fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown: &dyn fmt::Debug = if is_secret_property(k) { &"***" } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a KafkaOptions {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Blocks {
+        tls: Option<TlsClientConfig>,
+        auth: Option<HttpAuthConfig>,
+        token: Option<TokenAuthConfig>,
+        sasl: Option<SaslConfig>,
+        #[serde(default)]
+        options: KafkaOptions,
+    }
+
+    fn parse(yaml: &str) -> Result<Blocks, String> {
+        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn structural_mistakes_are_refused_while_parsing() {
+        for (yaml, want) in [
+            ("tls: {cert_file: /c}", "cert_file and key_file go together"),
+            ("tls: {ca: /c}", "unknown field `ca`"),
+            ("auth: {token: a, token_file: /t}", "not both"),
+            ("auth: {username: u}", "needs password"),
+            ("auth: {password: p}", "needs a username"),
+            ("auth: {token: t, username: u, password: p}", "not both"),
+            ("auth: {}", "token, token_file or username"),
+            ("token: {username: u, password: p}", "bearer token"),
+            (
+                "sasl: {mechanism: SCRAM-SHA-512, username: u}",
+                "needs username and password",
+            ),
+            ("sasl: {mechanism: GSSAPI}", "unknown variant `GSSAPI`"),
+            (
+                "sasl: {mechanism: OAUTHBEARER, password: x}",
+                "takes no password",
+            ),
+            (
+                "sasl: {mechanism: PLAIN, username: u, password: p, password_file: /f}",
+                "not both",
+            ),
+        ] {
+            let e = parse(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+        let b = parse("auth: {username: u, password_file: /pw}\nsasl: {mechanism: SCRAM-SHA-256, username: u, password: p}").unwrap();
+        assert_eq!(
+            b.auth,
+            Some(HttpAuthConfig::Basic {
+                username: "u".into(),
+                password: SecretSource::File("/pw".into())
+            })
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_errors() {
+        let b = parse(
+            "auth: {token: tok-4242}\nsasl: {mechanism: PLAIN, username: u, password: pw-4242}\noptions: {sasl.password: opt-4242, ssl.key.password: key-4242, linger.ms: '7'}",
+        )
+        .unwrap();
+        let debug = format!("{b:?}");
+        assert!(!debug.contains("4242"), "{debug}");
+        assert!(
+            debug.contains("linger.ms") && debug.contains("\"7\""),
+            "{debug}"
+        );
+        // A secret in a place that wants something else is not echoed.
+        let e = parse("auth: {token: [tok-4242]}").unwrap_err();
+        assert!(!e.contains("4242"), "{e}");
+    }
+
+    #[test]
+    fn kafka_properties_follow_from_the_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let tls = TlsClientConfig {
+            ca_file: Some("/ca.pem".into()),
+            cert_file: Some("/c.pem".into()),
+            key_file: Some("/k.pem".into()),
+        };
+        let sasl = SaslConfig::new(
+            SaslMechanism::ScramSha512,
+            Some("agent".into()),
+            Some(SecretSource::File(pw)),
+        )
+        .unwrap();
+        let props = |t, s| -> Vec<(&str, String)> {
+            kafka_properties(t, s)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k, v.expose().to_owned()))
+                .collect()
+        };
+        assert!(props(None, None).is_empty());
+        assert_eq!(
+            props(Some(&tls), Some(&sasl)),
+            [
+                ("security.protocol", "sasl_ssl".to_owned()),
+                ("ssl.ca.location", "/ca.pem".to_owned()),
+                ("ssl.certificate.location", "/c.pem".to_owned()),
+                ("ssl.key.location", "/k.pem".to_owned()),
+                ("sasl.mechanism", "SCRAM-SHA-512".to_owned()),
+                ("sasl.username", "agent".to_owned()),
+                ("sasl.password", "s3cret".to_owned()),
+            ]
+        );
+        let no_ca = TlsClientConfig::default();
+        assert_eq!(
+            props(Some(&no_ca), None),
+            [("security.protocol", "ssl".to_owned())]
+        );
+        let oauth = SaslConfig::new(SaslMechanism::OauthBearer, Some("svc".into()), None).unwrap();
+        assert_eq!(
+            props(None, Some(&oauth)),
+            [
+                ("security.protocol", "sasl_plaintext".to_owned()),
+                ("sasl.mechanism", "OAUTHBEARER".to_owned()),
+                ("sasl.oauthbearer.config", "principal=svc".to_owned()),
+            ]
+        );
+        let missing = SaslConfig::new(
+            SaslMechanism::Plain,
+            Some("u".into()),
+            Some(SecretSource::File(dir.path().join("nope"))),
+        )
+        .unwrap();
+        let e = kafka_properties(None, Some(&missing)).unwrap_err();
+        assert!(
+            e.contains("sasl.password_file") && e.contains("nope"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_base64_of_user_colon_password() {
+        // RFC 7617's example.
+        assert_eq!(
+            basic_header("Aladdin", &Secret::new("open sesame")),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_header("a", &Secret::new("b")), "Basic YTpi");
+        assert_eq!(basic_header("ab", &Secret::new("c")), "Basic YWI6Yw==");
+    }
+
+    #[test]
+    fn tls_on_a_plain_url_and_unreadable_files_are_clear_errors() {
+        let tls = TlsClientConfig::default();
+        let e = http_client(
+            "agent.sink",
+            "http://h:1",
+            reqwest::Client::builder(),
+            Some(&tls),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("not https://"), "{e}");
+        let tls = TlsClientConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = http_client(
+            "agent.sink",
+            "https://h:1",
+            reqwest::Client::builder(),
+            Some(&tls),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("agent.sink.tls.ca_file") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let tls = TlsClientConfig {
+            ca_file: Some(ca),
+            ..Default::default()
+        };
+        let e = http_client(
+            "x",
+            "https://h:1",
+            reqwest::Client::builder(),
+            Some(&tls),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("no PEM certificate"), "{e}");
+    }
+}
