@@ -121,7 +121,7 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
     };
     let consumer: StreamConsumer = args
         .connection
-        .client_config(settings)
+        .client_config(settings)?
         .create()
         .map_err(kafka)
         .context("creating the Kafka consumer")?;

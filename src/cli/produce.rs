@@ -64,7 +64,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     // client (and the agent) would pick.
     let producer: BaseProducer<Deliveries> = args
         .connection
-        .client_config(&[("partitioner", "murmur2_random")])
+        .client_config(&[("partitioner", "murmur2_random")])?
         .create_with_context(Deliveries::default())
         .map_err(kafka)
         .context("creating the Kafka producer")?;

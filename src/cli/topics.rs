@@ -96,7 +96,7 @@ pub fn run(command: TopicsCommand) -> Result<()> {
 
 fn admin(connection: &Connection) -> Result<AdminClient<DefaultClientContext>> {
     connection
-        .client_config(&[])
+        .client_config(&[])?
         .create()
         .map_err(kafka)
         .context("creating the Kafka admin client")

@@ -137,7 +137,7 @@ fn group_client(connection: &Connection, group: &str) -> Result<BaseConsumer> {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("allow.auto.create.topics", "false"),
-        ])
+        ])?
         .create()
         .map_err(kafka)
         .context("creating the Kafka consumer")
@@ -224,7 +224,7 @@ fn all_partitions(client: &BaseConsumer) -> Result<BTreeMap<String, Vec<i32>>> {
 
 fn list(connection: &Connection) -> Result<()> {
     let client: BaseConsumer = connection
-        .client_config(&[])
+        .client_config(&[])?
         .create()
         .map_err(kafka)
         .context("creating the Kafka client")?;
@@ -243,7 +243,7 @@ fn list(connection: &Connection) -> Result<()> {
 
 async fn delete(connection: &Connection, groups: &[String]) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = connection
-        .client_config(&[])
+        .client_config(&[])?
         .create()
         .map_err(kafka)
         .context("creating the Kafka admin client")?;
