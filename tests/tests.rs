@@ -4,6 +4,7 @@
 mod agent_files;
 mod agent_kafka_sink;
 mod agent_metrics;
+mod agent_security;
 mod apache_kafka;
 mod cli;
 mod cli_groups;

@@ -437,6 +437,8 @@ impl<'a> IntoIterator for &'a KafkaOptions {
 mod tests {
     use super::*;
 
+    // Read through Debug (the redaction test) and by their parse errors.
+    #[allow(dead_code)]
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Blocks {
