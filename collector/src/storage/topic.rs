@@ -58,6 +58,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "cleanup.policy",
     "index.interval.bytes",
     "max.message.bytes",
+    "message.timestamp.type",
     "retention.bytes",
     "retention.ms",
     "segment.bytes",
@@ -109,6 +110,18 @@ impl TopicConfig {
                     ))
                 }
             },
+            // The collector keeps the producer's timestamps: CreateTime is
+            // what it does (Kafka Streams names it on every repartition
+            // topic); LogAppendTime would need batches rewritten on append.
+            "message.timestamp.type" => {
+                if value.trim() != "CreateTime" {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "only message.timestamp.type=CreateTime is supported",
+                    ));
+                }
+            }
             _ => return Err(invalid(key, value, "unknown topic config")),
         }
         Ok(())
@@ -133,6 +146,7 @@ impl TopicConfig {
             "max.message.bytes" => self.max_message_bytes.to_string(),
             "index.interval.bytes" => self.index_interval_bytes.to_string(),
             "cleanup.policy" => "delete".to_owned(),
+            "message.timestamp.type" => "CreateTime".to_owned(),
             _ => return None,
         })
     }
@@ -218,10 +232,18 @@ mod tests {
         assert_eq!(c.retention_ms, 1000);
         assert_eq!(c.segment_bytes, 1 << 20);
         assert_eq!(c.get("retention.ms").as_deref(), Some("1000"));
+        // What Kafka Streams sets on a repartition topic.
+        o.insert("message.timestamp.type".to_owned(), "CreateTime".to_owned());
+        let c = d.with_overrides(&o).unwrap();
+        assert_eq!(
+            c.get("message.timestamp.type").as_deref(),
+            Some("CreateTime")
+        );
         for (k, v) in [
             ("retention.ms", "soon"),
             ("segment.bytes", "3"),
             ("cleanup.policy", "compact"),
+            ("message.timestamp.type", "LogAppendTime"),
             ("no.such.key", "1"),
         ] {
             let mut bad = BTreeMap::new();
