@@ -17,6 +17,7 @@ mod groups;
 mod groups_protocol;
 mod http_ingest;
 mod java_client;
+mod java_groups;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kafka_tools;
