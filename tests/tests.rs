@@ -18,6 +18,7 @@ mod groups_protocol;
 mod http_ingest;
 mod java_client;
 mod java_groups;
+mod java_streams;
 mod kafka_protocol;
 mod kafka_rdkafka;
 mod kafka_tools;
