@@ -5,6 +5,7 @@
 //! `logship validate --config FILE` checks a config and exits;
 //! `logship topics|produce|consume|groups` are Kafka clients (see [`cli`]);
 //! `logship users add|list|delete` manages the collector's SASL/SCRAM users.
+//! `logship tls init` makes a private CA and certificates.
 
 mod cli;
 mod config;
@@ -76,6 +77,10 @@ enum Command {
     /// as kafka-configs.sh --entity-type users; passwords from a prompt or stdin.
     #[command(subcommand)]
     Users(cli::users::UsersCommand),
+    /// Make certificates for TLS: `tls init` writes a private CA, a server
+    /// certificate for the collector and client certificates for agents.
+    #[command(subcommand)]
+    Tls(cli::tls::TlsCommand),
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -127,6 +132,7 @@ fn run(command: Command) -> Result<()> {
         Command::Consume(args) => cli::consume::run(args),
         Command::Groups(command) => cli::groups::run(command),
         Command::Users(command) => cli::users::run(command),
+        Command::Tls(command) => cli::tls::run(command),
     }
 }
 
@@ -146,11 +152,14 @@ async fn run_roles(config: Config, path: Option<PathBuf>) -> Result<()> {
         signals.cancel();
     });
     let mut readiness = Vec::new();
+    let (collector_reload_tx, collector_reload_rx) = tokio::sync::mpsc::channel(1);
     let mut collector = config.collector.map(|c| {
         let stop = stop_collector.clone();
         let (ready, is_ready) = tokio::sync::oneshot::channel();
         readiness.push(is_ready);
-        tokio::spawn(async move { logship_collector::service::run(c, stop, ready).await })
+        tokio::spawn(async move {
+            logship_collector::service::run_with_reload(c, stop, ready, collector_reload_rx).await
+        })
     });
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
     let has_agent = config.agent.is_some();
@@ -168,7 +177,12 @@ async fn run_roles(config: Config, path: Option<PathBuf>) -> Result<()> {
         systemd::notify("READY=1");
         systemd::spawn_watchdog();
     });
-    tokio::spawn(reload_on_sighup(path, has_agent, reload_tx));
+    tokio::spawn(reload_on_sighup(
+        path,
+        has_agent,
+        reload_tx,
+        collector_reload_tx,
+    ));
     let agent = async {
         match (config.agent, agent_ready) {
             (Some(agent), Some(ready)) => {
@@ -211,11 +225,14 @@ async fn run_roles(config: Config, path: Option<PathBuf>) -> Result<()> {
 }
 
 /// SIGHUP: re-read and validate the config file; hand a valid agent
-/// section to the agent. Collector settings need a restart.
+/// section to the agent, and a valid collector section to the collector
+/// (which re-reads its TLS certificates; its other settings need a
+/// restart).
 async fn reload_on_sighup(
     path: Option<PathBuf>,
     has_agent: bool,
     reload: tokio::sync::mpsc::Sender<logship_agent::config::AgentConfig>,
+    collector: tokio::sync::mpsc::Sender<logship_collector::config::CollectorConfig>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -229,7 +246,12 @@ async fn reload_on_sighup(
         systemd::notify("RELOADING=1");
         match Config::load(path) {
             Err(e) => tracing::error!("reload rejected, keeping the running config: {e:#}"),
-            Ok(next) => match next.agent {
+            Ok(next) => {
+                if let Some(c) = next.collector {
+                    // A reload already queued covers this one.
+                    let _ = collector.try_send(c);
+                }
+                match next.agent {
                 Some(agent) if has_agent => {
                     tracing::info!(path = %path.display(), "reloading");
                     let _ = reload.send(agent).await;
@@ -240,8 +262,11 @@ async fn reload_on_sighup(
                 None if has_agent => tracing::warn!(
                     "reload: the agent section was removed; it stops with the next restart"
                 ),
-                None => tracing::info!("reload: collector settings take effect after a restart"),
-            },
+                None => tracing::info!(
+                    "reload: collector settings other than TLS certificates take effect after a restart"
+                ),
+                }
+            }
         }
         systemd::notify("READY=1");
     }

@@ -86,6 +86,11 @@ fn gathered() -> BTreeMap<String, String> {
     c.kafka.partition_error("produce", 3);
     c.http.request("records", 200, 0.001);
     c.http.ingested("t", "batch", 1, 1);
+    c.kafka.listener_connections.with_label_values(&["l"]).inc();
+    c.kafka.connection_refused("l", "max_connections");
+    c.kafka.connection_timeout("l", "idle");
+    c.security.auth_failure("l", "ssl", "tls_handshake");
+    c.security.tls_reload(true);
 
     let a = logship_agent::metrics::Metrics::new();
     let s = &["s"];

@@ -1,5 +1,6 @@
 //! What every Kafka request handler shares: storage, the collector's identity
-//! as a one-node cluster, topic auto-creation, producer id allocation and the
+//! as a one-node cluster (the advertised address is per listener: see
+//! [`crate::session`]), topic auto-creation, producer id allocation and the
 //! signal that wakes long-polling fetches.
 
 use std::collections::BTreeMap;
@@ -26,9 +27,6 @@ pub struct Broker {
     /// The consumer group coordinator (this collector coordinates every group).
     pub groups: Arc<Coordinator>,
     pub metrics: Metrics,
-    /// Advertised host and port (Metadata, DescribeCluster, FindCoordinator).
-    pub host: String,
-    pub port: i32,
     pub cluster_id: String,
     pub auto_create_topics: bool,
     pub default_partitions: i32,
@@ -45,8 +43,6 @@ struct ProducerIds {
 }
 
 pub struct BrokerSettings {
-    pub host: String,
-    pub port: i32,
     pub auto_create_topics: bool,
     pub default_partitions: i32,
     pub max_request_bytes: u64,
@@ -66,8 +62,6 @@ impl Broker {
             storage,
             groups,
             metrics,
-            host: settings.host,
-            port: settings.port,
             cluster_id,
             auto_create_topics: settings.auto_create_topics,
             default_partitions: settings.default_partitions,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
+use crate::session::SecurityProtocol;
 use crate::storage::{FlushPolicy, StorageOptions, TopicConfig};
+use crate::tls::TlsConfig;
 
 /// `collector:` as written in YAML.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,17 +103,23 @@ impl Default for TopicDefaults {
     }
 }
 
-/// The Kafka protocol listener.
+/// The Kafka protocol listeners and their connection limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
-    /// Default `127.0.0.1:9092`.
-    #[serde(default = "default_kafka_listen")]
-    pub listen: SocketAddr,
-    /// `host:port` clients are told to connect to (Metadata). Default: the
-    /// listen address (the host name when listening on all interfaces).
+    /// Shorthand for one plaintext listener named `plaintext`. Default
+    /// `127.0.0.1:9092` when `listeners` is empty; not allowed with it.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// `host:port` clients of the shorthand listener are told to connect
+    /// to (Metadata). Default: the listen address (the host name when
+    /// listening on all interfaces).
     #[serde(default)]
     pub advertised: Option<String>,
+    /// Named listeners, Kafka style: each with its own address, advertised
+    /// address and security protocol.
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
     /// Largest request accepted (Kafka's `socket.request.max.bytes`); a
     /// bigger length prefix closes the connection. Default `100MiB`.
     #[serde(
@@ -119,16 +127,183 @@ pub struct KafkaConfig {
         deserialize_with = "size::deserialize"
     )]
     pub max_request_bytes: u64,
+    /// Open connections over all listeners (Kafka's `max.connections`);
+    /// more are closed as soon as they are accepted. Default 4096.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Open connections from one IP address (Kafka's
+    /// `max.connections.per.ip`). Default 1024.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+    /// A connection with no request for this long is closed (Kafka's
+    /// `connections.max.idle.ms`). Default `10m`.
+    #[serde(default = "default_max_idle", with = "humantime_serde")]
+    pub connections_max_idle: Duration,
+    /// Once a request's first byte has arrived, the whole request must
+    /// arrive within this (a client trickling bytes is closed); it bounds
+    /// the TLS handshake too. Default `30s`.
+    #[serde(default = "default_request_read_timeout", with = "humantime_serde")]
+    pub request_read_timeout: Duration,
+}
+
+/// One entry of `collector.kafka.listeners`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Letters, digits, `_` and `-`; unique. Used in logs and metric labels.
+    pub name: String,
+    /// Address to bind, e.g. `127.0.0.1:9093` (`0.0.0.0:9093` for every
+    /// interface).
+    pub listen: SocketAddr,
+    /// `host:port` that clients connecting here are told to use.
+    #[serde(default)]
+    pub advertised: Option<String>,
+    /// `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    #[serde(default)]
+    pub security: SecurityProtocol,
+    /// Certificate, key and client CA; required for `ssl` and `sasl_ssl`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
-            listen: default_kafka_listen(),
+            listen: None,
             advertised: None,
+            listeners: Vec::new(),
             max_request_bytes: default_max_request(),
+            max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            connections_max_idle: default_max_idle(),
+            request_read_timeout: default_request_read_timeout(),
         }
     }
+}
+
+impl KafkaConfig {
+    /// The listeners to bind: `listeners`, or the `listen` shorthand.
+    pub fn effective_listeners(&self) -> Vec<ListenerConfig> {
+        if !self.listeners.is_empty() {
+            return self.listeners.clone();
+        }
+        vec![ListenerConfig {
+            name: "plaintext".to_owned(),
+            listen: self.listen.unwrap_or_else(default_kafka_listen),
+            advertised: self.advertised.clone(),
+            security: SecurityProtocol::Plaintext,
+            tls: None,
+        }]
+    }
+
+    fn validate(&self) -> Result<Vec<ValidListener>, String> {
+        if !self.listeners.is_empty() && (self.listen.is_some() || self.advertised.is_some()) {
+            return Err("collector.kafka: write either listen/advertised (one plaintext listener) or listeners, not both".to_owned());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut addrs = std::collections::BTreeSet::new();
+        let mut valid = Vec::new();
+        for l in self.effective_listeners() {
+            let at = format!("collector.kafka.listeners[{}]", l.name);
+            let valid_name = !l.name.is_empty()
+                && l.name.len() <= 64
+                && l.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
+                return Err(format!("collector.kafka.listeners: invalid name {:?}: use 1 to 64 letters, digits, '_' or '-'", l.name));
+            }
+            if !names.insert(l.name.clone()) {
+                return Err(format!(
+                    "collector.kafka.listeners: the name {:?} is used twice",
+                    l.name
+                ));
+            }
+            if l.listen.port() != 0 && !addrs.insert(l.listen) {
+                return Err(format!("{at}: {} is used by another listener", l.listen));
+            }
+            let at_advertised = if self.listeners.is_empty() {
+                "collector.kafka.advertised".to_owned()
+            } else {
+                format!("{at}.advertised")
+            };
+            let advertised = match &l.advertised {
+                Some(adv) => {
+                    Some(parse_host_port(adv).map_err(|e| format!("{at_advertised}: {e}"))?)
+                }
+                None => None,
+            };
+            // Until SaslHandshake/SaslAuthenticate are served, a SASL
+            // listener would let every client in unauthenticated: refuse it.
+            if l.security.sasl() && !SASL_SERVED {
+                return Err(format!(
+                    "{at}: security {} is not available yet (SASL is not served by this build); use ssl with client_auth: required for authenticated clients",
+                    l.security.name()
+                ));
+            }
+            match (&l.tls, l.security.tls()) {
+                (Some(tls), true) => tls.validate(&at)?,
+                (None, true) => {
+                    return Err(format!(
+                        "{at}: security {} needs a tls block (cert_file, key_file)",
+                        l.security.name()
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(format!(
+                        "{at}: a tls block needs security ssl or sasl_ssl (this listener is {})",
+                        l.security.name()
+                    ))
+                }
+                (None, false) => {}
+            }
+            valid.push(ValidListener {
+                name: l.name,
+                listen: l.listen,
+                advertised,
+                security: l.security,
+                tls: l.tls,
+            });
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(
+                "collector.kafka: max_connections and max_connections_per_ip must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if self.connections_max_idle.is_zero() || self.request_read_timeout.is_zero() {
+            return Err(
+                "collector.kafka: connections_max_idle and request_read_timeout must be greater than zero"
+                    .to_owned(),
+            );
+        }
+        Ok(valid)
+    }
+}
+
+/// Whether the Kafka handlers answer SaslHandshake and SaslAuthenticate;
+/// the SASL wiring sets it (and drops the check above).
+const SASL_SERVED: bool = false;
+
+/// `host:port` into its parts.
+fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    text.rsplit_once(':')
+        .filter(|(h, _)| !h.is_empty())
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("{text:?} is not host:port"))
+}
+
+fn default_max_connections() -> u32 {
+    4096
+}
+fn default_max_connections_per_ip() -> u32 {
+    1024
+}
+fn default_max_idle() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_request_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn yes() -> bool {
@@ -156,6 +331,26 @@ pub struct HttpConfig {
     /// are appended, so this bounds memory per request. Default `64MiB`.
     #[serde(default = "default_max_body", deserialize_with = "size::deserialize")]
     pub max_body_bytes: u64,
+    /// Memory that all ingest requests together may hold for their bodies
+    /// and decompressed bodies; a request that does not fit waits briefly,
+    /// then gets 503. At least twice `max_body_bytes` (a gzip body and its
+    /// output). Default: `256MiB` or twice `max_body_bytes`, the larger.
+    #[serde(default, deserialize_with = "size_option")]
+    pub max_inflight_bytes: Option<u64>,
+    /// Serve HTTPS: certificate, key and optional client CA.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+fn size_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    size::deserialize(d).map(Some)
+}
+
+impl HttpConfig {
+    pub fn effective_max_inflight_bytes(&self) -> u64 {
+        self.max_inflight_bytes
+            .unwrap_or((256u64 << 20).max(self.max_body_bytes.saturating_mul(2)))
+    }
 }
 
 impl Default for HttpConfig {
@@ -163,6 +358,8 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_http_listen(),
             max_body_bytes: default_max_body(),
+            max_inflight_bytes: None,
+            tls: None,
         }
     }
 }
@@ -242,8 +439,21 @@ impl Default for CollectorConfig {
 #[derive(Debug, Clone)]
 pub struct ValidCollector {
     pub storage: StorageOptions,
-    /// `collector.kafka.advertised` as host and port, when set.
+    /// The Kafka listeners to bind (`kafka.listen` as one plaintext
+    /// listener when `kafka.listeners` is empty).
+    pub listeners: Vec<ValidListener>,
+}
+
+/// A checked Kafka listener.
+#[derive(Debug, Clone)]
+pub struct ValidListener {
+    pub name: String,
+    pub listen: SocketAddr,
+    /// `advertised` as host and port, when set.
     pub advertised: Option<(String, u16)>,
+    pub security: SecurityProtocol,
+    /// Present exactly when `security` is `ssl` or `sasl_ssl`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl CollectorConfig {
@@ -270,21 +480,21 @@ impl CollectorConfig {
                 crate::storage::MAX_PARTITIONS
             ));
         }
-        let advertised = match &self.kafka.advertised {
-            None => None,
-            Some(adv) => Some(
-                adv.rsplit_once(':')
-                    .filter(|(h, _)| !h.is_empty())
-                    .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-                    .ok_or_else(|| {
-                        format!("collector.kafka.advertised: {adv:?} is not host:port")
-                    })?,
-            ),
-        };
+        let listeners = self.kafka.validate()?;
         if !(1..=MAX_HTTP_BODY_BYTES).contains(&self.http.max_body_bytes) {
             return Err(format!(
                 "collector.http.max_body_bytes: must be between 1 byte and {MAX_HTTP_BODY_BYTES} bytes (2GiB - 1)"
             ));
+        }
+        let inflight = self.http.effective_max_inflight_bytes();
+        if inflight < self.http.max_body_bytes.saturating_mul(2) {
+            return Err(format!(
+                "collector.http.max_inflight_bytes: {inflight} bytes is less than twice max_body_bytes ({} bytes): a gzip body and its output could never fit",
+                self.http.max_body_bytes
+            ));
+        }
+        if let Some(tls) = &self.http.tls {
+            tls.validate("collector.http")?;
         }
         if self.storage.flush_interval.is_zero() || self.storage.retention_check_interval.is_zero()
         {
@@ -300,10 +510,7 @@ impl CollectorConfig {
             defaults,
             retention_check_interval: self.storage.retention_check_interval,
         };
-        Ok(ValidCollector {
-            storage,
-            advertised,
-        })
+        Ok(ValidCollector { storage, listeners })
     }
 }
 
@@ -334,14 +541,86 @@ mod tests {
         let c = parse("kafka:\n  advertised: logs.example.com:19092\n").unwrap();
         let valid = c.validate().unwrap();
         assert_eq!(
-            valid.advertised,
+            valid.listeners[0].advertised,
             Some(("logs.example.com".to_owned(), 19092))
         );
-        assert_eq!(parse("{}").unwrap().validate().unwrap().advertised, None);
+        let valid = parse("{}").unwrap().validate().unwrap();
+        assert_eq!(valid.listeners[0].advertised, None);
         for bad in ["nohost", ":9092", "h:99999", "h:port"] {
             let c = parse(&format!("kafka:\n  advertised: \"{bad}\"\n")).unwrap();
             let err = c.validate().unwrap_err();
             assert!(err.contains("collector.kafka.advertised"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn listen_is_the_shorthand_for_one_plaintext_listener() {
+        let c = parse("data_dir: /tmp/x\n").unwrap();
+        let l = c.kafka.effective_listeners();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].listen, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(l[0].security, SecurityProtocol::Plaintext);
+        let c = parse("kafka:\n  listen: 0.0.0.0:9000\n  advertised: h:9000\n").unwrap();
+        let l = c.kafka.effective_listeners();
+        assert_eq!(
+            (l[0].name.as_str(), l[0].advertised.as_deref()),
+            ("plaintext", Some("h:9000"))
+        );
+    }
+
+    #[test]
+    fn named_listeners_parse_and_are_validated() {
+        let yaml = "kafka:\n  listeners:\n    - { name: internal, listen: 127.0.0.1:9092 }\n    - name: external\n      listen: 0.0.0.0:9093\n      advertised: kafka.example.com:9093\n      security: ssl\n      tls: { cert_file: s.pem, key_file: s.key, ca_file: ca.pem, client_auth: requested }\n";
+        let c = parse(yaml).unwrap();
+        c.validate().unwrap();
+        let l = c.kafka.effective_listeners();
+        assert_eq!(l[1].security, SecurityProtocol::Ssl);
+        let tls = l[1].tls.as_ref().unwrap();
+        assert_eq!(tls.client_auth(), crate::tls::ClientAuth::Requested);
+        let err = |yaml: &str| parse(yaml).unwrap().validate().unwrap_err();
+        assert!(err(
+            "kafka:\n  listen: 127.0.0.1:1\n  listeners: [{ name: a, listen: 127.0.0.1:2 }]\n"
+        )
+        .contains("not both"));
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2 }, { name: a, listen: 127.0.0.1:3 }]\n").contains("used twice"));
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2 }, { name: b, listen: 127.0.0.1:2 }]\n").contains("used by another"));
+        assert!(
+            err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: ssl }]\n")
+                .contains("needs a tls block")
+        );
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, tls: { cert_file: c, key_file: k } }]\n").contains("needs security ssl"));
+        assert!(
+            err("kafka:\n  listeners: [{ name: 'a b', listen: 127.0.0.1:2 }]\n")
+                .contains("invalid name")
+        );
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: ssl, tls: { cert_file: c, key_file: k, client_auth: required } }]\n").contains("needs ca_file"));
+        assert!(err("kafka:\n  max_connections_per_ip: 0\n").contains("at least 1"));
+        let sasl =
+            "kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: sasl_plaintext }]\n";
+        assert_eq!(
+            parse(sasl).unwrap().kafka.listeners[0].security,
+            SecurityProtocol::SaslPlaintext
+        );
+        if !SASL_SERVED {
+            assert!(err(sasl).contains("not available yet"));
+        }
+        assert!(
+            parse("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: tls }]\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn http_inflight_budget_defaults_and_must_hold_two_bodies() {
+        let c = parse("http:\n  max_body_bytes: 200MiB\n").unwrap();
+        assert_eq!(c.http.effective_max_inflight_bytes(), 400 << 20);
+        assert_eq!(
+            CollectorConfig::default()
+                .http
+                .effective_max_inflight_bytes(),
+            256 << 20
+        );
+        let c = parse("http:\n  max_body_bytes: 64MiB\n  max_inflight_bytes: 100MiB\n").unwrap();
+        assert!(c.validate().unwrap_err().contains("max_inflight_bytes"));
     }
 }

@@ -5,16 +5,34 @@
 //! Responses always go back in request order (what every Kafka client
 //! relies on). Oversized or malformed frames close the
 //! connection after a log line and a metric; other connections are untouched.
+//!
+//! Two timeouts bound what a client may hold: a connection without a
+//! request for `connections_max_idle` is closed, and a request whose first
+//! byte has arrived must arrive whole within `request_read_timeout` (a
+//! client trickling bytes holds a descriptor no longer than that).
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf,
+};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
 use crate::handler::{self, Outcome};
+use crate::session::Session;
+
+/// Per-connection timeouts (`collector.kafka`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// `connections_max_idle`.
+    pub idle: Duration,
+    /// `request_read_timeout` (also bounds the TLS handshake).
+    pub request_read: Duration,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -24,47 +42,123 @@ pub enum ConnectionError {
     Oversized { size: i64, max: u64 },
     #[error("{0}")]
     Refused(String),
+    #[error("TLS record on a plaintext listener")]
+    TlsOnPlaintext,
 }
 
 /// Responses that may be waiting on in flight at once (a Produce waiting for
 /// its fsync); reading pauses beyond this.
 const PIPELINE: usize = 8;
 
-pub async fn serve(
-    socket: TcpStream,
+/// A request buffer starts this big and grows with what arrives.
+const FIRST_READ: usize = 64 << 10;
+
+pub async fn serve<S>(
+    stream: S,
+    mut session: Session,
     broker: &std::sync::Arc<Broker>,
+    timeouts: &Timeouts,
     shutdown: CancellationToken,
-) -> Result<(), ConnectionError> {
-    let peer = socket.peer_addr().ok();
-    let (reader, writer) = socket.into_split();
+) -> Result<(), ConnectionError>
+where
+    S: Split,
+{
+    let peer = session.peer;
+    let (reader, writer) = stream.split();
     let (queue, answers) = mpsc::channel(PIPELINE);
     let writer = tokio::spawn(write_responses(writer, answers, peer));
-    let read = read_requests(reader, broker, shutdown, queue, peer).await;
+    let read = read_requests(reader, &mut session, broker, timeouts, shutdown, queue).await;
     let written = writer.await.unwrap_or(Ok(()));
     read.and(written)
 }
 
+/// A stream split into a read half (the request loop) and a write half
+/// (the response writer task): TCP's own halves, lock-free, for
+/// plaintext; tokio's locked halves for TLS, whose state is shared.
+pub trait Split: Send + 'static {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+impl Split for tokio::net::TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn split(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+}
+
+impl Split for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    type Read = ReadHalf<Self>;
+    type Write = WriteHalf<Self>;
+    fn split(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
+
+/// What ended a wait for bytes.
+enum Read {
+    Done,
+    Closed,
+    TimedOut,
+}
+
 /// Reads and handles requests one at a time, in order (appends happen
 /// here), queueing each outcome for the writer.
-async fn read_requests(
-    mut reader: OwnedReadHalf,
+async fn read_requests<R: AsyncRead + Unpin>(
+    mut reader: R,
+    session: &mut Session,
     broker: &std::sync::Arc<Broker>,
+    timeouts: &Timeouts,
     shutdown: CancellationToken,
     queue: mpsc::Sender<Outcome>,
-    peer: Option<std::net::SocketAddr>,
 ) -> Result<(), ConnectionError> {
+    let peer = session.peer;
+    let listener = session.listener.name.clone();
     loop {
         let mut len = [0u8; 4];
+        // Idle until the next request's first byte.
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            read = reader.read_exact(&mut len) => match read {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e.into()),
+            read = tokio::time::timeout(timeouts.idle, reader.read(&mut len[..1])) => match read {
+                Err(_) => {
+                    broker.metrics.kafka.connection_timeout(&listener, "idle");
+                    tracing::debug!(?peer, %listener, "closing idle connection");
+                    return Ok(());
+                }
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e.into()),
             },
+        }
+        let deadline = Instant::now() + timeouts.request_read;
+        let trickled = |size: i64| {
+            broker
+                .metrics
+                .kafka
+                .connection_timeout(&listener, "request_read");
+            tracing::debug!(?peer, %listener, size, "closing connection: request not received within request_read_timeout");
+        };
+        match read_by(&mut reader, &mut len[1..], deadline).await? {
+            Read::Done => {}
+            Read::Closed => return Ok(()),
+            Read::TimedOut => {
+                trickled(-1);
+                return Ok(());
+            }
         }
         let size = i32::from_be_bytes(len) as i64;
         if size < 0 || size as u64 > broker.max_request_bytes {
+            if len[0] == 0x16 && len[1] == 0x03 {
+                // A TLS ClientHello: its record header read as a length.
+                broker
+                    .metrics
+                    .security
+                    .auth_failure(&listener, "plaintext", "tls_on_plaintext");
+                tracing::warn!(?peer, %listener, "closing connection: TLS handshake on a plaintext listener");
+                return Err(ConnectionError::TlsOnPlaintext);
+            }
             broker.metrics.kafka.request_error("oversized");
             tracing::warn!(
                 ?peer,
@@ -76,9 +170,19 @@ async fn read_requests(
                 max: broker.max_request_bytes,
             });
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        reader.read_exact(&mut frame).await?;
-        let outcome = handler::handle(broker, Bytes::from(frame), peer).await;
+        // Grown as bytes arrive, so a length prefix alone reserves nothing.
+        let mut frame = Vec::with_capacity((size as usize).min(FIRST_READ));
+        let mut body = (&mut reader).take(size as u64);
+        match tokio::time::timeout_at(deadline, body.read_to_end(&mut frame)).await {
+            Err(_) => {
+                trickled(size);
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(n)) if (n as i64) < size => return Ok(()), // closed mid-request
+            Ok(Ok(_)) => {}
+        }
+        let outcome = handler::handle(broker, Bytes::from(frame), session).await;
         let close = matches!(outcome, Outcome::Close(_));
         if queue.send(outcome).await.is_err() || close {
             // The writer stopped (socket error, or it is closing for us).
@@ -87,9 +191,23 @@ async fn read_requests(
     }
 }
 
+/// Fills `buf` before `deadline`.
+async fn read_by<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<Read, ConnectionError> {
+    match tokio::time::timeout_at(deadline, reader.read_exact(buf)).await {
+        Err(_) => Ok(Read::TimedOut),
+        Ok(Ok(_)) => Ok(Read::Done),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Read::Closed),
+        Ok(Err(e)) => Err(e.into()),
+    }
+}
+
 /// Writes responses in request order, waiting for pending ones in turn.
-async fn write_responses(
-    writer: OwnedWriteHalf,
+async fn write_responses<W: AsyncWrite + Unpin>(
+    writer: W,
     mut answers: mpsc::Receiver<Outcome>,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<(), ConnectionError> {

@@ -10,8 +10,12 @@
 //!   `group_commit` (appenders sharing fsyncs), `loader` (start-up and crash recovery), `topic`
 //!   (topic configs and the atomic metadata file), `mod.rs` (`Storage`,
 //!   the log manager: topics, partitions, background retention).
-//! - [`server`] (accept loop), [`connection`] (frames, in-order responses),
-//!   [`handler`] (one file per Kafka API), [`broker`] (what handlers share).
+//! - [`server`] (accept loop per listener, TLS handshake), [`connection`]
+//!   (frames, in-order responses, idle and request-read timeouts),
+//!   [`session`] (a connection's listener, peer and principal),
+//!   [`limits`] (max connections, overall and per IP), [`handler`] (one
+//!   file per Kafka API), [`broker`] (what handlers share).
+//! - [`tls`]: certificates from PEM files into rustls, reloaded on SIGHUP.
 //! - [`group`]: the consumer group coordinator (state machine, durable
 //!   committed offsets).
 //! - [`config`]: the collector's YAML section, validated into runtime values.
@@ -30,9 +34,12 @@ pub mod error;
 pub mod group;
 pub mod handler;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod session;
 pub mod storage;
+pub mod tls;
 
 pub use error::StorageError;

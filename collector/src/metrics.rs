@@ -14,6 +14,7 @@ pub struct Metrics {
     pub kafka: KafkaMetrics,
     pub http: HttpMetrics,
     pub groups: GroupMetrics,
+    pub security: SecurityMetrics,
 }
 
 impl Metrics {
@@ -23,12 +24,14 @@ impl Metrics {
         let kafka = KafkaMetrics::register(&registry);
         let http = HttpMetrics::register(&registry);
         let groups = GroupMetrics::register(&registry);
+        let security = SecurityMetrics::register(&registry);
         Metrics {
             registry,
             storage,
             kafka,
             http,
             groups,
+            security,
         }
     }
 
@@ -133,6 +136,9 @@ pub struct KafkaMetrics {
     partition_errors: IntCounterVec,
     pub produced_bytes: IntCounter,
     pub fetched_bytes: IntCounter,
+    pub listener_connections: IntGaugeVec,
+    connections_refused: IntCounterVec,
+    connection_timeouts: IntCounterVec,
 }
 
 impl KafkaMetrics {
@@ -146,7 +152,22 @@ impl KafkaMetrics {
             partition_errors: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_partition_errors_total", "Kafka error codes returned for partitions and topics, by API and code."), &["api", "code"]).unwrap()),
             produced_bytes: reg(r, IntCounter::new("logship_collector_kafka_produced_bytes_total", "Record batch bytes received in Produce requests and appended.").unwrap()),
             fetched_bytes: reg(r, IntCounter::new("logship_collector_kafka_fetched_bytes_total", "Record batch bytes returned in Fetch responses.").unwrap()),
+            listener_connections: reg(r, IntGaugeVec::new(Opts::new("logship_collector_kafka_listener_connections", "Open Kafka protocol connections, by listener."), &["listener"]).unwrap()),
+            connections_refused: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_connections_refused_total", "Connections closed on accept because a limit was reached, by listener and reason (max_connections, max_connections_per_ip)."), &["listener", "reason"]).unwrap()),
+            connection_timeouts: reg(r, IntCounterVec::new(Opts::new("logship_collector_kafka_connection_timeouts_total", "Connections closed by a timeout, by listener and reason (idle, request_read, tls_handshake)."), &["listener", "reason"]).unwrap()),
         }
+    }
+
+    pub fn connection_refused(&self, listener: &str, reason: &str) {
+        self.connections_refused
+            .with_label_values(&[listener, reason])
+            .inc();
+    }
+
+    pub fn connection_timeout(&self, listener: &str, reason: &str) {
+        self.connection_timeouts
+            .with_label_values(&[listener, reason])
+            .inc();
     }
 
     pub fn request(&self, api: &str, seconds: f64) {
@@ -178,6 +199,9 @@ pub struct HttpMetrics {
     request_seconds: prometheus::HistogramVec,
     ingested_records: IntCounterVec,
     ingested_bytes: IntCounterVec,
+    /// Bytes of ingest bodies and decompressed bodies held right now.
+    pub inflight_bytes: IntGauge,
+    pub memory_refused: IntCounter,
 }
 
 impl HttpMetrics {
@@ -187,6 +211,8 @@ impl HttpMetrics {
             request_seconds: reg(r, prometheus::HistogramVec::new(HistogramOpts::new("logship_collector_http_request_duration_seconds", "Time to answer an HTTP request (ingest includes the wait for fsync).").buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]), &["endpoint"]).unwrap()),
             ingested_records: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_ingested_records_total", "Records acknowledged by HTTP ingest, by topic and content type (batch, ndjson); a retried duplicate batch counts again."), &["topic", "content_type"]).unwrap()),
             ingested_bytes: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_ingested_bytes_total", "Request body bytes (as received, before gzip decoding) acknowledged by HTTP ingest, by topic and content type."), &["topic", "content_type"]).unwrap()),
+            inflight_bytes: reg(r, IntGauge::new("logship_collector_http_inflight_bytes", "Memory held by ingest request bodies and their decompressed output (bounded by collector.http.max_inflight_bytes).").unwrap()),
+            memory_refused: reg(r, IntCounter::new("logship_collector_http_memory_refused_total", "Ingest requests answered 503 because max_inflight_bytes was in use by other requests.").unwrap()),
         }
     }
 
@@ -248,5 +274,33 @@ impl GroupMetrics {
         self.members
             .with_label_values(&["dynamic"])
             .set(dynamics as i64);
+    }
+}
+
+/// TLS and authentication (collector/src/tls.rs, server.rs, http/).
+#[derive(Clone)]
+pub struct SecurityMetrics {
+    auth_failures: IntCounterVec,
+    tls_reloads: IntCounterVec,
+}
+
+impl SecurityMetrics {
+    pub fn register(r: &Registry) -> Self {
+        SecurityMetrics {
+            auth_failures: reg(r, IntCounterVec::new(Opts::new("logship_collector_auth_failures_total", "Failed authentications and refused handshakes, by listener (a Kafka listener's name, or http), mechanism (ssl, plaintext, or a SASL mechanism) and reason."), &["listener", "mechanism", "reason"]).unwrap()),
+            tls_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_tls_reloads_total", "Certificate reloads (SIGHUP), by result (ok, error: the previous certificate stays in use)."), &["result"]).unwrap()),
+        }
+    }
+
+    pub fn auth_failure(&self, listener: &str, mechanism: &str, reason: &str) {
+        self.auth_failures
+            .with_label_values(&[listener, mechanism, reason])
+            .inc();
+    }
+
+    pub fn tls_reload(&self, ok: bool) {
+        self.tls_reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 }

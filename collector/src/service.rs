@@ -9,35 +9,93 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, BrokerSettings};
 use crate::config::CollectorConfig;
+use crate::connection::Timeouts;
 use crate::group::{self, Coordinator};
 use crate::http::{self, HttpState};
+use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
-use crate::server;
+use crate::server::{self, ConnectionSettings};
+use crate::session::ListenerInfo;
 use crate::storage::{self, Storage};
+use crate::tls::ReloadableTls;
 
 /// Runs until `shutdown` is cancelled (`ready` fires once storage is
-/// recovered and both listeners are bound), then drains and writes the
+/// recovered and every listener is bound), then drains and writes the
 /// clean-shutdown marker. Errors are start-up failures (bad config, data
-/// directory in use, port taken) or a failed clean close.
+/// directory in use, port taken, unreadable certificate) or a failed clean
+/// close. [`run_with_reload`] also reloads on request.
 pub async fn run(
     config: CollectorConfig,
     shutdown: CancellationToken,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<(), String> {
+    let (_never, reload) = tokio::sync::mpsc::channel(1);
+    run_with_reload(config, shutdown, ready, reload).await
+}
+
+/// [`run`], where each config received on `reload` (the file re-read on
+/// SIGHUP) re-reads the TLS certificates; a bad new certificate keeps the
+/// old one.
+pub async fn run_with_reload(
+    config: CollectorConfig,
+    shutdown: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+    mut reload: tokio::sync::mpsc::Receiver<CollectorConfig>,
+) -> Result<(), String> {
     let valid = config.validate()?;
     let options = valid.storage;
     let metrics = Metrics::new();
+    // Certificates first: a bad path fails start-up before storage recovery.
+    let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
+    let mut listener_tls = Vec::new();
+    for l in valid.listeners {
+        let tls = match &l.tls {
+            Some(t) => {
+                let name = format!("kafka listener {:?}", l.name);
+                let tls = ReloadableTls::new(name.clone(), t.clone(), &[])
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let tls = Arc::new(tls);
+                tls_configs.push(Arc::clone(&tls));
+                Some(tls)
+            }
+            None => None,
+        };
+        listener_tls.push((l, tls));
+    }
+    let http_tls = match &config.http.tls {
+        Some(t) => {
+            let tls = ReloadableTls::new("http".to_owned(), t.clone(), &[b"http/1.1"])
+                .map_err(|e| format!("collector.http.tls: {e}"))?;
+            let tls = Arc::new(tls);
+            tls_configs.push(Arc::clone(&tls));
+            Some(tls)
+        }
+        None => None,
+    };
+
     let storage_metrics = metrics.storage.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(options, storage_metrics))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("opening storage: {e}"))?;
 
-    let kafka_listener = TcpListener::bind(config.kafka.listen)
-        .await
-        .map_err(|e| format!("binding Kafka listener {}: {e}", config.kafka.listen))?;
-    let kafka_addr = kafka_listener.local_addr().map_err(|e| e.to_string())?;
-    let (host, port) = advertised(valid.advertised, kafka_addr);
+    let mut kafka_listeners = Vec::new();
+    for (l, tls) in listener_tls {
+        let socket = TcpListener::bind(l.listen)
+            .await
+            .map_err(|e| format!("binding Kafka listener {:?} on {}: {e}", l.name, l.listen))?;
+        let bound = socket.local_addr().map_err(|e| e.to_string())?;
+        let (host, port) = advertised(l.advertised, bound);
+        tracing::info!(listener = %l.name, security = l.security.name(), addr = %bound, advertised = %format!("{host}:{port}"), "kafka listening");
+        let info = Arc::new(ListenerInfo {
+            name: l.name.clone(),
+            security: l.security,
+            bound,
+            advertised_host: host,
+            advertised_port: port,
+        });
+        kafka_listeners.push(server::Listener { info, socket, tls });
+    }
     let data_dir = storage.options().data_dir.clone();
     let group_settings = config.groups.settings();
     let group_metrics = metrics.groups.clone();
@@ -55,8 +113,6 @@ pub async fn run(
             groups,
             metrics.clone(),
             BrokerSettings {
-                host,
-                port,
                 auto_create_topics: config.auto_create_topics,
                 default_partitions: config.defaults.partitions,
                 max_request_bytes: config.kafka.max_request_bytes,
@@ -64,33 +120,60 @@ pub async fn run(
         )
         .map_err(|e| format!("starting the broker: {e}"))?,
     );
-    tracing::info!(addr = %kafka_addr, advertised = %format!("{}:{}", broker.host, broker.port), "kafka listening");
 
     let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|e| format!("binding HTTP listener {}: {e}", config.http.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "http listening");
+    tracing::info!(%addr, tls = http_tls.is_some(), "http listening");
 
     let maintenance = storage::spawn_maintenance(Arc::clone(&storage), shutdown.clone());
     let state = HttpState::new(
-        metrics,
+        metrics.clone(),
         Arc::clone(&broker),
         config.http.max_body_bytes as usize,
+        config.http.effective_max_inflight_bytes() as usize,
     );
     let stop = shutdown.clone();
-    let http = tokio::spawn(http::serve(listener, state, async move {
+    let http = tokio::spawn(http::serve(listener, http_tls, state, async move {
         stop.cancelled().await
     }));
-    let kafka = tokio::spawn(server::run(kafka_listener, broker, shutdown.clone()));
+    let settings = ConnectionSettings {
+        limits: ConnectionLimits::new(
+            config.kafka.max_connections,
+            config.kafka.max_connections_per_ip,
+        ),
+        timeouts: Timeouts {
+            idle: config.kafka.connections_max_idle,
+            request_read: config.kafka.request_read_timeout,
+        },
+    };
+    let mut kafka = tokio::task::JoinSet::new();
+    for l in kafka_listeners {
+        kafka.spawn(server::run(
+            l,
+            Arc::clone(&broker),
+            settings.clone(),
+            shutdown.clone(),
+        ));
+    }
     tracing::info!("collector ready");
     let _ = ready.send(());
 
-    shutdown.cancelled().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = reload.recv() => match next {
+                Some(_) => reload_tls(&tls_configs, &metrics),
+                // No more reloads (the sender is gone): just wait.
+                None => { shutdown.cancelled().await; break }
+            },
+        }
+    }
     tracing::info!("collector shutting down");
     let _ = maintenance.await;
     let _ = ticker.await;
-    let _ = kafka.await;
+    while kafka.join_next().await.is_some() {}
     match http.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "http listener ended with an error"),
         Err(e) => tracing::warn!(error = %e, "http task failed"),
@@ -102,7 +185,24 @@ pub async fn run(
         .map_err(|e| format!("closing storage: {e}"))
 }
 
-/// The host and port Metadata advertises: the configured one, else the
+/// Re-reads every TLS certificate; new handshakes use the new ones and
+/// established connections keep theirs.
+fn reload_tls(configs: &[Arc<ReloadableTls>], metrics: &Metrics) {
+    for tls in configs {
+        match tls.reload() {
+            Ok(()) => {
+                metrics.security.tls_reload(true);
+                tracing::info!(what = %tls.name, cert_file = %tls.config().cert_file.display(), "TLS certificate reloaded");
+            }
+            Err(e) => {
+                metrics.security.tls_reload(false);
+                tracing::error!(what = %tls.name, error = %e, "TLS certificate reload failed; keeping the previous certificate");
+            }
+        }
+    }
+}
+
+/// The host and port a listener advertises: the configured one, else the
 /// listen address (the host name when listening on all interfaces).
 fn advertised(configured: Option<(String, u16)>, bound: std::net::SocketAddr) -> (String, i32) {
     if let Some((host, port)) = configured {

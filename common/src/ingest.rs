@@ -84,11 +84,14 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
+    /// The collector's ingest memory budget (`max_inflight_bytes`) is in
+    /// use by other requests: retry later.
+    Busy,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::OffsetOutOfRange,
         ErrorCode::CorruptMessage,
         ErrorCode::UnknownTopicOrPartition,
@@ -108,6 +111,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::Busy,
     ];
 
     /// The code for a Kafka error; errors not named here are
@@ -160,9 +164,10 @@ impl ErrorCode {
             ErrorCode::UnknownProducerId => K::UnknownProducerId,
             ErrorCode::InvalidRecord => K::InvalidRecord,
             ErrorCode::UnknownServerError => K::UnknownServerError,
-            ErrorCode::UnsupportedMediaType | ErrorCode::NotFound | ErrorCode::MethodNotAllowed => {
-                return None
-            }
+            ErrorCode::UnsupportedMediaType
+            | ErrorCode::NotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::Busy => return None,
         })
     }
 
@@ -186,6 +191,7 @@ impl ErrorCode {
             ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::KafkaStorageError | ErrorCode::UnknownServerError => 500,
+            ErrorCode::Busy => 503,
         }
     }
 
@@ -211,6 +217,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Busy => "busy",
         }
     }
 }

@@ -9,12 +9,14 @@
 //!
 //! Module map: [`topics`], [`produce`], [`consume`], [`groups`]; this file holds what
 //! they share (the connection flags and client configuration). [`users`]
-//! is not a client: it edits the collector's SCRAM credentials file.
+//! and [`tls`] are not clients: `users` edits the collector's SCRAM
+//! credentials file, `tls init` makes certificates.
 
 pub mod consume;
 pub mod groups;
 pub mod produce;
 mod progress;
+pub mod tls;
 pub mod topics;
 pub mod users;
 

@@ -5,11 +5,13 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use super::str_bytes;
 use crate::broker::{Broker, NODE_ID};
+use crate::session::Session;
 
 pub fn handle(
     broker: &Broker,
     _req: DescribeClusterRequest,
     _version: i16,
+    session: &Session,
 ) -> DescribeClusterResponse {
     DescribeClusterResponse::default()
         .with_endpoint_type(1)
@@ -17,6 +19,6 @@ pub fn handle(
         .with_controller_id(BrokerId(NODE_ID))
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(NODE_ID))
-            .with_host(str_bytes(&broker.host))
-            .with_port(broker.port)])
+            .with_host(str_bytes(session.advertised_host()))
+            .with_port(session.advertised_port())])
 }

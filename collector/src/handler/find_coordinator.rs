@@ -6,6 +6,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 
 use super::str_bytes;
 use crate::broker::{Broker, NODE_ID};
+use crate::session::Session;
 
 const GROUP: i8 = 0;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -14,6 +15,7 @@ pub fn handle(
     broker: &Broker,
     req: FindCoordinatorRequest,
     version: i16,
+    session: &Session,
 ) -> FindCoordinatorResponse {
     let (code, message) = if req.key_type == GROUP {
         (0, None)
@@ -36,8 +38,8 @@ pub fn handle(
                     Coordinator::default()
                         .with_key(key)
                         .with_node_id(BrokerId(node))
-                        .with_host(str_bytes(&broker.host))
-                        .with_port(broker.port)
+                        .with_host(str_bytes(session.advertised_host()))
+                        .with_port(session.advertised_port())
                         .with_error_code(code)
                         .with_error_message(message.clone())
                 })
@@ -48,6 +50,6 @@ pub fn handle(
         .with_error_code(code)
         .with_error_message(message)
         .with_node_id(BrokerId(node))
-        .with_host(str_bytes(&broker.host))
-        .with_port(broker.port)
+        .with_host(str_bytes(session.advertised_host()))
+        .with_port(session.advertised_port())
 }

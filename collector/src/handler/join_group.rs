@@ -16,7 +16,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: JoinGroupRequest,
     version: i16,
-    ctx: &RequestContext,
+    ctx: &RequestContext<'_>,
 ) -> JoinGroupResponse {
     let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     // v0 has no rebalance timeout: use the session timeout, as Kafka does.

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 
 use super::{blocking, str_bytes};
 use crate::broker::{Broker, NODE_ID};
+use crate::session::Session;
 use crate::storage::{validate_topic_name, TopicDescription};
 
 /// ACL operation bits (Kafka's AclOperation codes). logship has no ACLs, so
@@ -28,6 +29,7 @@ pub async fn handle(
     broker: &std::sync::Arc<Broker>,
     req: MetadataRequest,
     version: i16,
+    session: &Session,
 ) -> MetadataResponse {
     // v0: an empty list means all topics; v1+: null means all, empty none.
     let requested: Option<Vec<String>> = match req.topics {
@@ -122,8 +124,8 @@ pub async fn handle(
     };
     resp.with_brokers(vec![MetadataResponseBroker::default()
         .with_node_id(BrokerId(NODE_ID))
-        .with_host(str_bytes(&broker.host))
-        .with_port(broker.port)])
+        .with_host(str_bytes(session.advertised_host()))
+        .with_port(session.advertised_port())])
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(BrokerId(NODE_ID))
         .with_topics(topics)

@@ -36,6 +36,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::broker::Broker;
+use crate::session::Session;
 
 /// What the connection should do with a request.
 pub enum Outcome {
@@ -73,7 +74,7 @@ macro_rules! served_apis {
             $( Api { key: ApiKey::$key, versions: ($min, $max), label: $label }, )*
         ];
 
-        async fn route(broker: &Arc<Broker>, request: Request, ctx: &RequestContext) -> Outcome {
+        async fn route(broker: &Arc<Broker>, request: Request, ctx: &RequestContext<'_>) -> Outcome {
             let Request { version, correlation_id, body, .. } = request;
             match body {
                 $( RequestKind::$key($r) => {
@@ -90,15 +91,15 @@ served_apis! {
     Produce          3..=9  "produce"           |b, r, v, id, _| produce::handle(b, r, v, id).await;
     Fetch            4..=11 "fetch"             |b, r, v, id, _| reply(id, v, &fetch::handle(b, r, v).await);
     ListOffsets      1..=7  "list_offsets"      |b, r, v, id, _| reply(id, v, &list_offsets::handle(b, r, v).await);
-    Metadata         0..=12 "metadata"          |b, r, v, id, _| reply(id, v, &metadata::handle(b, r, v).await);
+    Metadata         0..=12 "metadata"          |b, r, v, id, ctx| reply(id, v, &metadata::handle(b, r, v, ctx.session).await);
     ApiVersions      0..=3  "api_versions"      |b, r, v, id, _| reply(id, v, &api_versions::handle(b, r, v));
     CreateTopics     2..=7  "create_topics"     |b, r, v, id, _| reply(id, v, &create_topics::handle(b, r, v).await);
     DeleteTopics     1..=6  "delete_topics"     |b, r, v, id, _| reply(id, v, &delete_topics::handle(b, r, v).await);
     InitProducerId   0..=4  "init_producer_id"  |b, r, v, id, _| reply(id, v, &init_producer_id::handle(b, r, v).await);
     DescribeConfigs  1..=4  "describe_configs"  |b, r, v, id, _| reply(id, v, &describe_configs::handle(b, r, v));
     CreatePartitions 0..=3  "create_partitions" |b, r, v, id, _| reply(id, v, &create_partitions::handle(b, r, v).await);
-    DescribeCluster  0..=1  "describe_cluster"  |b, r, v, id, _| reply(id, v, &describe_cluster::handle(b, r, v));
-    FindCoordinator  0..=4  "find_coordinator"  |b, r, v, id, _| reply(id, v, &find_coordinator::handle(b, r, v));
+    DescribeCluster  0..=1  "describe_cluster"  |b, r, v, id, ctx| reply(id, v, &describe_cluster::handle(b, r, v, ctx.session));
+    FindCoordinator  0..=4  "find_coordinator"  |b, r, v, id, ctx| reply(id, v, &find_coordinator::handle(b, r, v, ctx.session));
     JoinGroup        0..=7  "join_group"        |b, r, v, id, ctx| reply(id, v, &join_group::handle(b, r, v, ctx).await);
     SyncGroup        0..=5  "sync_group"        |b, r, v, id, _| reply(id, v, &sync_group::handle(b, r, v).await);
     Heartbeat        0..=4  "heartbeat"         |b, r, v, id, _| reply(id, v, &heartbeat::handle(b, r, v));
@@ -165,11 +166,13 @@ pub struct Request {
     pub body: RequestKind,
 }
 
-/// Who sent a request (group members are described by these).
-pub struct RequestContext {
+/// Who sent a request (group members are described by these) and the
+/// connection's session (its listener's advertised address, principal).
+pub struct RequestContext<'a> {
     pub client_id: String,
     /// Kafka's format: `/<ip>`.
     pub client_host: String,
+    pub session: &'a Session,
 }
 
 /// Why a frame is not handled.
@@ -238,12 +241,9 @@ pub fn parse(frame: Bytes) -> Result<Request, Refusal> {
     })
 }
 
-/// Handles one request frame (without its length prefix).
-pub async fn handle(
-    broker: &Arc<Broker>,
-    frame: Bytes,
-    peer: Option<std::net::SocketAddr>,
-) -> Outcome {
+/// Handles one request frame (without its length prefix) from the
+/// connection whose state is `session`.
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes, session: &mut Session) -> Outcome {
     let started = Instant::now();
     let request = match parse(frame) {
         Ok(r) => r,
@@ -258,7 +258,11 @@ pub async fn handle(
     let key = request.key;
     let ctx = RequestContext {
         client_id: request.client_id.clone(),
-        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        client_host: session
+            .peer
+            .map(|p| format!("/{}", p.ip()))
+            .unwrap_or_default(),
+        session,
     };
     let outcome = route(broker, request, &ctx).await;
     // For Produce this times the append; the fsync wait is in the fsync histogram.

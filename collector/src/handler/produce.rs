@@ -73,7 +73,10 @@ pub async fn handle(
         for (result, durable) in appended {
             results.push(match durable {
                 Some((p, end)) => match p.wait_durable_async(end).await {
-                    Err(e) => (e.kafka_code(), -1, -1, Some(e.to_string())),
+                    Err(e) => {
+                        log_refusal(p.topic(), p.id(), &e);
+                        (e.kafka_code(), -1, -1, Some(e.to_string()))
+                    }
                     Ok(()) => result,
                 },
                 None => result,
@@ -169,9 +172,20 @@ fn append_one(
             )
         }
         Err(e) => {
-            tracing::debug!(topic, partition, error = %e, "produce refused");
+            log_refusal(topic, partition, &e);
             ((e.kafka_code(), -1, -1, Some(e.to_string())), None)
         }
+    }
+}
+
+/// A storage failure (KAFKA_STORAGE_ERROR: a full disk, an I/O error) is
+/// the operator's to see, as HTTP ingest logs its 5xx; a client mistake is
+/// only a debug line.
+fn log_refusal(topic: &str, partition: i32, e: &crate::error::StorageError) {
+    if e.kafka_code() == 56 {
+        tracing::warn!(topic, partition, error = %e, "produce failed: storage error");
+    } else {
+        tracing::debug!(topic, partition, error = %e, "produce refused");
     }
 }
 

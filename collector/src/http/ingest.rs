@@ -101,14 +101,17 @@ pub async fn post_records(
         )));
     }
     let limit = state.max_body_bytes;
-    let received = body::read_limited(&headers, body, limit).await?;
+    // Held until the answer: the body, its decompressed form and the batch
+    // built from it stay in memory until the append is durable.
+    let mut memory = state.memory.empty();
+    let received = body::read_limited(&headers, body, limit, &mut memory).await?;
     let received_len = received.len() as u64;
 
     let broker = Arc::clone(&state.broker);
     let rr = state.next_partition.fetch_add(1, Ordering::Relaxed);
     let t = topic.clone();
     let result = crate::handler::blocking(move || {
-        let body = body::decode(received, encoding, limit)?;
+        let body = body::decode(received, encoding, limit, &mut memory)?;
         let (p, buf, records) = match format {
             Format::Batch => {
                 if body.is_empty() {
@@ -118,6 +121,7 @@ pub async fn post_records(
                 (p, Vec::from(body), None)
             }
             Format::Ndjson => {
+                memory.try_grow(ndjson::memory_needed(&body))?;
                 let values = ndjson::values(&body)?;
                 let n = values.len();
                 let partition = match partition {
@@ -130,10 +134,10 @@ pub async fn post_records(
                 (p, buf, Some(n))
             }
         };
-        Ok::<_, ApiError>((p, buf, records))
+        Ok::<_, ApiError>((p, buf, records, memory))
     })
     .await;
-    let (p, buf, records) = result?;
+    let (p, buf, records, _memory) = result?;
     // As Produce does: append (validating the whole buffer first), then
     // wait for the group-commit fsync before acknowledging. If the wait
     // fails the client gets a 5xx and retries; an idempotent producer's

@@ -6,15 +6,21 @@
 //!   reads, gzip) and [`ndjson`] (lines to records).
 //! - [`admin`]: topic lookup, producer state, producer id allocation.
 //! - [`error`]: the JSON error body and Kafka error code to status mapping.
+//! - [`budget`]: the memory all ingest bodies may hold together.
+//! - [`listener`]: the accept loop, plain or TLS, and [`HttpPeer`].
 //!
 //! Every route is counted and timed under a fixed endpoint name; unknown
 //! paths and methods under `other`.
 
 pub mod admin;
 pub mod body;
+pub mod budget;
 pub mod error;
 pub mod ingest;
+pub mod listener;
 pub mod ndjson;
+
+pub use listener::HttpPeer;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -32,6 +38,8 @@ use tokio::net::TcpListener;
 
 use crate::broker::Broker;
 use crate::metrics::{HttpMetrics, Metrics};
+use crate::tls::ReloadableTls;
+use budget::MemoryBudget;
 use error::ApiError;
 use logship_common::ingest::ErrorCode;
 
@@ -45,15 +53,29 @@ pub struct HttpState {
     pub max_body_bytes: usize,
     /// Round-robin counter for NDJSON requests without a partition.
     pub next_partition: Arc<AtomicU64>,
+    /// `collector.http.max_inflight_bytes`, shared by all ingest requests.
+    pub memory: MemoryBudget,
 }
 
 impl HttpState {
-    pub fn new(metrics: Metrics, broker: Arc<Broker>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        metrics: Metrics,
+        broker: Arc<Broker>,
+        max_body_bytes: usize,
+        max_inflight_bytes: usize,
+    ) -> Self {
+        let memory = MemoryBudget::new(
+            max_inflight_bytes,
+            budget::WAIT,
+            metrics.http.inflight_bytes.clone(),
+            metrics.http.memory_refused.clone(),
+        );
         HttpState {
             metrics,
             broker,
             max_body_bytes,
             next_partition: Arc::new(AtomicU64::new(0)),
+            memory,
         }
     }
 }
@@ -131,13 +153,13 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     (StatusCode::OK, format!("ready: {topics} topics\n"))
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves; HTTPS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<ReloadableTls>>,
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let security = state.metrics.security.clone();
+    listener::serve(listener, tls, router(state), security, shutdown).await
 }

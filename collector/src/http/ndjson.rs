@@ -21,6 +21,22 @@ use crate::storage::batch::{self, NewRecord};
 /// length (5), header count (1).
 const RECORD_OVERHEAD: usize = 28;
 
+/// Memory that parsing and encoding `body` takes beyond the body itself:
+/// per line a value slice and a record, plus the encoded batches (the
+/// body again, plus per-record framing). Short lines make this many times
+/// the body ("1\n" costs over 100 bytes), so ingest reserves it from the
+/// memory budget before parsing.
+pub fn memory_needed(body: &[u8]) -> usize {
+    let lines = count_newlines(body) + 1;
+    let per_line =
+        std::mem::size_of::<Bytes>() + std::mem::size_of::<NewRecord>() + RECORD_OVERHEAD;
+    lines.saturating_mul(per_line).saturating_add(body.len())
+}
+
+fn count_newlines(body: &[u8]) -> usize {
+    body.iter().filter(|&&b| b == b'\n').count()
+}
+
 /// The record values of an NDJSON body, as slices of it. Blank lines are
 /// skipped; any other line must be one JSON value (UTF-8). Errors name the
 /// 1-based line number.
