@@ -104,7 +104,19 @@ pub async fn post_records(
     // Held until the answer: the body, its decompressed form and the batch
     // built from it stay in memory until the append is durable.
     let mut memory = state.memory.empty();
-    let received = body::read_limited(&headers, body, limit, &mut memory).await?;
+    // A body trickled in would hold its reservation (and a connection)
+    // indefinitely: it must arrive within BODY_READ_TIMEOUT.
+    let received = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        body::read_limited(&headers, body, limit, &mut memory),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::invalid_request(format!(
+            "the request body did not arrive within {}s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))
+    })??;
     let received_len = received.len() as u64;
 
     let broker = Arc::clone(&state.broker);
@@ -172,6 +184,9 @@ fn partition_count(broker: &Broker, topic: &str) -> Result<i32, StorageError> {
         Err(e) => Err(e),
     }
 }
+
+/// How long a request body may take to arrive once its headers have.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a batch that arrived ahead of its producer's previous one waits
 /// for it.
