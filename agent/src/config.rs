@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use logship_common::units::{humantime_serde, size};
 
+use crate::error::ConfigError;
 use crate::security::{HttpAuthConfig, KafkaOptions, SaslConfig, TlsClientConfig, TokenAuthConfig};
 use serde::Deserialize;
 
@@ -391,67 +392,85 @@ impl Default for RetryConfig {
 
 impl AgentConfig {
     /// Checks what serde cannot, and compiles the file sources' patterns.
-    pub fn validate(&self) -> Result<ValidAgent, String> {
+    pub fn validate(&self) -> Result<ValidAgent, ConfigError> {
         let mut valid = ValidAgent::default();
         if self.sources.is_empty() {
-            return Err("agent.sources: at least one source is needed".into());
+            return Err(ConfigError::invalid(
+                "agent.sources",
+                "at least one source is needed",
+            ));
         }
         for (name, source) in &self.sources {
             let at = |what: &str| format!("agent.sources.{name}.{what}");
-            logship_common::topic::validate_topic_name(source.topic())
-                .map_err(|e| format!("{}: {e}", at("topic")))?;
+            logship_common::topic::validate_topic_name(source.topic()).map_err(|error| {
+                ConfigError::Topic {
+                    key: at("topic"),
+                    error,
+                }
+            })?;
             match source {
                 SourceConfig::File(f) => {
                     valid.file_sources.insert(name.clone(), f.validate(&at)?);
                 }
                 SourceConfig::PrometheusScrape(p) => {
                     if p.targets.is_empty() {
-                        return Err(format!("{}: at least one URL is needed", at("targets")));
+                        return Err(ConfigError::invalid(
+                            at("targets"),
+                            "at least one URL is needed",
+                        ));
                     }
                     for t in &p.targets {
-                        check_http_url(t).map_err(|e| format!("{}: {e}", at("targets")))?;
+                        check_http_url(&at("targets"), t)?;
                     }
                     if p.interval.is_zero() || p.timeout.is_zero() || p.timeout > p.interval {
-                        return Err(format!(
-                            "{}: interval and timeout must be positive, timeout at most interval",
-                            at("timeout")
+                        return Err(ConfigError::invalid(
+                            at("timeout"),
+                            "interval and timeout must be positive, timeout at most interval",
                         ));
                     }
                 }
                 SourceConfig::HostMetrics(h) => {
                     if h.interval.is_zero() {
-                        return Err(format!("{}: must be positive", at("interval")));
+                        return Err(ConfigError::invalid(at("interval"), "must be positive"));
                     }
                 }
             }
         }
         let batch = self.sink.batch();
         if batch.max_records == 0 || batch.max_bytes == 0 {
-            return Err("agent.sink.batch: max_records and max_bytes must be positive".into());
+            return Err(ConfigError::invalid(
+                "agent.sink.batch",
+                "max_records and max_bytes must be positive",
+            ));
         }
         if self.sink.max_buffered_bytes() < 2 * batch.max_bytes {
-            return Err(format!(
-                "agent.sink.max_buffered_bytes ({}) must be at least twice batch.max_bytes ({})",
-                self.sink.max_buffered_bytes(),
-                batch.max_bytes
-            ));
+            return Err(ConfigError::BufferBelowTwoBatches {
+                buffered: self.sink.max_buffered_bytes(),
+                batch: batch.max_bytes,
+            });
         }
         match &self.sink {
             SinkConfig::Collector(sink) => {
-                check_http_url(&sink.url).map_err(|e| format!("agent.sink.url: {e}"))?;
+                check_http_url("agent.sink.url", &sink.url)?;
                 if sink.max_in_flight == 0 {
-                    return Err("agent.sink.max_in_flight must be at least 1".into());
+                    return Err(ConfigError::BelowMinimum {
+                        key: "agent.sink.max_in_flight".into(),
+                        min: 1,
+                    });
                 }
             }
             SinkConfig::Kafka(k) => {
                 if k.brokers.is_empty() {
-                    return Err("agent.sink.brokers: at least one host:port is needed".into());
+                    return Err(ConfigError::invalid(
+                        "agent.sink.brokers",
+                        "at least one host:port is needed",
+                    ));
                 }
                 if k.idempotence && k.acks != Acks::All {
-                    return Err(
-                        "agent.sink.acks: the idempotent producer needs acks: all (or set idempotence: false)"
-                            .into(),
-                    );
+                    return Err(ConfigError::invalid(
+                        "agent.sink.acks",
+                        "the idempotent producer needs acks: all (or set idempotence: false)",
+                    ));
                 }
             }
         }
@@ -474,50 +493,65 @@ pub struct ValidAgent {
 }
 
 impl FileSourceConfig {
-    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<FilePatterns, String> {
+    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<FilePatterns, ConfigError> {
         let f = self;
         if f.include.is_empty() {
-            return Err(format!("{}: at least one glob is needed", at("include")));
+            return Err(ConfigError::invalid(
+                at("include"),
+                "at least one glob is needed",
+            ));
         }
-        let globs = Globs::new(&f.include, &f.exclude)
-            .map_err(|e| format!("{}: {}", at(e.list), e.message))?;
+        let globs = Globs::new(&f.include, &f.exclude).map_err(|error| ConfigError::Glob {
+            key: at(error.list),
+            error,
+        })?;
         for (list, patterns) in [("include", &f.include), ("exclude", &f.exclude)] {
             if let Some(g) = patterns.iter().find(|g| !g.starts_with('/')) {
-                return Err(format!(
-                    "{}: {g:?} must be an absolute path pattern",
-                    at(list)
-                ));
+                return Err(ConfigError::RelativeGlob {
+                    key: at(list),
+                    pattern: g.clone(),
+                });
             }
         }
         for k in f.labels.keys() {
             if matches!(k.as_str(), "host" | "path" | "offset") {
-                return Err(format!(
-                    "{}: {k:?} is a header every record already has",
-                    at("labels")
-                ));
+                return Err(ConfigError::ReservedLabel {
+                    key: at("labels"),
+                    label: k.clone(),
+                });
             }
         }
         if f.max_line_bytes < 16 {
-            return Err(format!(
-                "{}: must be at least 16 bytes",
-                at("max_line_bytes")
+            return Err(ConfigError::invalid(
+                at("max_line_bytes"),
+                "must be at least 16 bytes",
             ));
         }
         let multiline = match &f.multiline {
             None => None,
-            Some(m) => Some(
-                regex::bytes::Regex::new(&m.start_pattern)
-                    .map_err(|e| format!("{}: {e}", at("multiline.start_pattern")))?,
-            ),
+            Some(m) => Some(regex::bytes::Regex::new(&m.start_pattern).map_err(|error| {
+                ConfigError::Regex {
+                    key: at("multiline.start_pattern"),
+                    error,
+                }
+            })?),
         };
         Ok(FilePatterns { globs, multiline })
     }
 }
 
-fn check_http_url(url: &str) -> Result<(), String> {
-    let u = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+/// `url`, the value of `key`, is an http(s) URL.
+fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let u = reqwest::Url::parse(url).map_err(|error| ConfigError::Url {
+        key: key.into(),
+        url: url.into(),
+        error,
+    })?;
     if !matches!(u.scheme(), "http" | "https") {
-        return Err(format!("{url:?} is not http(s)"));
+        return Err(ConfigError::NotHttp {
+            key: key.into(),
+            url: url.into(),
+        });
     }
     Ok(())
 }
@@ -663,7 +697,7 @@ mod tests {
                 "include": include,
                 "exclude": exclude,
             }));
-            let err = c.validate().unwrap_err();
+            let err = c.validate().unwrap_err().to_string();
             assert!(err.starts_with(expected), "{err}");
         }
         let c = with_file_source(serde_json::json!({
@@ -672,7 +706,7 @@ mod tests {
             "include": ["/var/log/*.log"],
             "multiline": { "start_pattern": "(" },
         }));
-        let err = c.validate().unwrap_err();
+        let err = c.validate().unwrap_err().to_string();
         assert!(
             err.starts_with("agent.sources.logs.multiline.start_pattern: "),
             "{err}"

@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use logship_common::secret::Secret;
+use logship_common::secret::{Secret, SecretFileError};
 use serde::Deserialize;
+
+use crate::error::{ClientSetupError, ConfigError};
 
 /// `tls:` of a client connection. Present (even empty: `tls: {}`) means
 /// TLS: the server is verified against `ca_file`, or against the usual
@@ -43,10 +45,13 @@ struct RawTls {
 }
 
 impl TryFrom<RawTls> for TlsClientConfig {
-    type Error = String;
-    fn try_from(r: RawTls) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: RawTls) -> Result<Self, ConfigError> {
         if r.cert_file.is_some() != r.key_file.is_some() {
-            return Err("tls: cert_file and key_file go together (mutual TLS needs both)".into());
+            return Err(ConfigError::invalid(
+                "tls",
+                "cert_file and key_file go together (mutual TLS needs both)",
+            ));
         }
         Ok(TlsClientConfig {
             ca_file: r.ca_file,
@@ -59,13 +64,13 @@ impl TryFrom<RawTls> for TlsClientConfig {
 /// A secret written in the config (`password: "${PW}"`) or read from a
 /// file (`password_file:`): exactly one of them.
 fn one_secret(
-    what: &str,
+    what: &'static str,
     inline: Option<Secret>,
     file: Option<PathBuf>,
-) -> Result<Option<SecretSource>, String> {
+) -> Result<Option<SecretSource>, ConfigError> {
     match (inline, file) {
-        (Some(_), Some(_)) => Err(format!("{what} and {what}_file: give one, not both")),
-        (Some(s), None) if s.is_empty() => Err(format!("{what} is empty")),
+        (Some(_), Some(_)) => Err(ConfigError::SecretTwice { key: what }),
+        (Some(s), None) if s.is_empty() => Err(ConfigError::EmptySecret { key: what }),
         (Some(s), None) => Ok(Some(SecretSource::Inline(s))),
         (None, Some(p)) => Ok(Some(SecretSource::File(p))),
         (None, None) => Ok(None),
@@ -80,7 +85,8 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    pub fn load(&self) -> Result<Secret, String> {
+    /// The secret; a file is read now. Errors name the file.
+    pub fn load(&self) -> Result<Secret, SecretFileError> {
         match self {
             SecretSource::Inline(s) => Ok(s.clone()),
             SecretSource::File(p) => Secret::read_file(p),
@@ -119,8 +125,8 @@ struct RawHttpAuth {
 }
 
 impl TryFrom<RawHttpAuth> for HttpAuthConfig {
-    type Error = String;
-    fn try_from(r: RawHttpAuth) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: RawHttpAuth) -> Result<Self, ConfigError> {
         let token = one_secret("token", r.token, r.token_file)?;
         let password = one_secret("password", r.password, r.password_file)?;
         match (token, r.username, password) {
@@ -129,23 +135,38 @@ impl TryFrom<RawHttpAuth> for HttpAuthConfig {
                 username: u,
                 password: p,
             }),
-            (Some(_), _, _) => Err("auth: a token or a username and password, not both".into()),
-            (None, Some(_), None) => Err("auth: username needs password or password_file".into()),
-            (None, None, Some(_)) => Err("auth: password needs a username".into()),
-            (None, None, None) => Err("auth: token, token_file or username and password".into()),
+            (Some(_), _, _) => Err(ConfigError::invalid(
+                "auth",
+                "a token or a username and password, not both",
+            )),
+            (None, Some(_), None) => Err(ConfigError::invalid(
+                "auth",
+                "username needs password or password_file",
+            )),
+            (None, None, Some(_)) => Err(ConfigError::invalid("auth", "password needs a username")),
+            (None, None, None) => Err(ConfigError::invalid(
+                "auth",
+                "token, token_file or username and password",
+            )),
         }
     }
 }
 
 impl TryFrom<RawHttpAuth> for TokenAuthConfig {
-    type Error = String;
-    fn try_from(r: RawHttpAuth) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: RawHttpAuth) -> Result<Self, ConfigError> {
         if r.username.is_some() || r.password.is_some() || r.password_file.is_some() {
-            return Err("auth: the collector takes a bearer token (token or token_file)".into());
+            return Err(ConfigError::invalid(
+                "auth",
+                "the collector takes a bearer token (token or token_file)",
+            ));
         }
         match one_secret("token", r.token, r.token_file)? {
             Some(token) => Ok(TokenAuthConfig { token }),
-            None => Err("auth: token or token_file is needed".into()),
+            None => Err(ConfigError::invalid(
+                "auth",
+                "token or token_file is needed",
+            )),
         }
     }
 }
@@ -159,24 +180,36 @@ pub fn http_client(
     mut builder: reqwest::ClientBuilder,
     tls: Option<&TlsClientConfig>,
     auth: Option<&HttpAuthConfig>,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientSetupError> {
     let https = url.starts_with("https://");
+    let read = |key: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|error| ClientSetupError::ReadTlsFile {
+            key: format!("{at}.tls.{key}"),
+            path: path.clone(),
+            error,
+        })
+    };
     if let Some(tls) = tls {
         if !https {
-            return Err(format!(
-                "{at}.tls is set but {url:?} is not https://: use an https URL"
-            ));
+            return Err(ClientSetupError::TlsWithoutHttps {
+                at: at.into(),
+                url: url.into(),
+            });
         }
         if let Some(ca) = &tls.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("{at}.tls.ca_file: reading {}: {e}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{at}.tls.ca_file {}: {e}", ca.display()))?;
+            let pem = read("ca_file", ca)?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+                ClientSetupError::CaCertificates {
+                    key: format!("{at}.tls.ca_file"),
+                    path: ca.clone(),
+                    error,
+                }
+            })?;
             if certs.is_empty() {
-                return Err(format!(
-                    "{at}.tls.ca_file {}: no PEM certificate in it",
-                    ca.display()
-                ));
+                return Err(ClientSetupError::NoCaCertificate {
+                    key: format!("{at}.tls.ca_file"),
+                    path: ca.clone(),
+                });
             }
             // The configured CA alone: a public CA's certificate for the
             // same name is not the collector's.
@@ -186,20 +219,19 @@ pub fn http_client(
             }
         }
         if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| format!("{at}.tls.cert_file: reading {}: {e}", cert.display()))?;
-            let key_pem = std::fs::read(key)
-                .map_err(|e| format!("{at}.tls.key_file: reading {}: {e}", key.display()))?;
+            let mut pem = read("cert_file", cert)?;
+            let key_pem = read("key_file", key)?;
             pem.push(b'\n');
             pem.extend_from_slice(&key_pem);
             // reqwest's rustls backend reads the chain and the key from one
             // PEM buffer; its errors describe the PEM, never quote it.
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                format!(
-                    "{at}.tls: client certificate {} and key {}: {e}",
-                    cert.display(),
-                    key.display()
-                )
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|error| {
+                ClientSetupError::ClientIdentity {
+                    at: at.into(),
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    error,
+                }
             })?;
             builder = builder.identity(identity);
         }
@@ -211,21 +243,22 @@ pub fn http_client(
                 "{at}.auth over plain http: the credentials cross the network in clear"
             );
         }
+        let secret_file = |key: &str| {
+            let key = format!("{at}.auth.{key}");
+            move |error| ClientSetupError::SecretFile { key, error }
+        };
         let value = match auth {
             HttpAuthConfig::Bearer(t) => {
-                let token = t.load().map_err(|e| format!("{at}.auth.token_file: {e}"))?;
+                let token = t.load().map_err(secret_file("token_file"))?;
                 format!("Bearer {}", token.expose())
             }
             HttpAuthConfig::Basic { username, password } => {
-                let password = password
-                    .load()
-                    .map_err(|e| format!("{at}.auth.password_file: {e}"))?;
+                let password = password.load().map_err(secret_file("password_file"))?;
                 basic_header(username, &password)
             }
         };
-        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-            format!("{at}.auth: the credentials hold characters an HTTP header cannot")
-        })?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|_| ClientSetupError::HeaderValue { at: at.into() })?;
         // Kept out of reqwest's and hyper's Debug output.
         value.set_sensitive(true);
         let mut headers = reqwest::header::HeaderMap::new();
@@ -234,7 +267,10 @@ pub fn http_client(
     }
     builder
         .build()
-        .map_err(|e| format!("{at}: building the HTTP client: {e}"))
+        .map_err(|error| ClientSetupError::HttpClient {
+            at: at.into(),
+            error,
+        })
 }
 
 /// `Basic base64(user:password)` (RFC 7617).
@@ -269,8 +305,8 @@ struct RawSasl {
 }
 
 impl TryFrom<RawSasl> for SaslConfig {
-    type Error = String;
-    fn try_from(r: RawSasl) -> Result<Self, String> {
+    type Error = ConfigError;
+    fn try_from(r: RawSasl) -> Result<Self, ConfigError> {
         let password = one_secret("password", r.password, r.password_file)?;
         SaslConfig::new(r.mechanism, r.username, password)
     }
@@ -281,17 +317,14 @@ impl SaslConfig {
         mechanism: SaslMechanism,
         username: Option<String>,
         password: Option<SecretSource>,
-    ) -> Result<SaslConfig, String> {
+    ) -> Result<SaslConfig, ConfigError> {
         match mechanism {
             SaslMechanism::OauthBearer if password.is_some() => {
-                return Err("sasl: OAUTHBEARER takes no password (librdkafka's unsecured JWT; OIDC settings go in options)".into())
+                return Err(ConfigError::invalid("sasl", "OAUTHBEARER takes no password (librdkafka's unsecured JWT; OIDC settings go in options)"))
             }
             SaslMechanism::OauthBearer => {}
             _ if username.as_deref().is_none_or(str::is_empty) || password.is_none() => {
-                return Err(format!(
-                    "sasl: {} needs username and password (or password_file)",
-                    mechanism.as_str()
-                ))
+                return Err(ConfigError::SaslCredentials { mechanism })
             }
             _ => {}
         }
@@ -326,7 +359,7 @@ impl SaslMechanism {
         }
     }
 
-    pub fn parse(s: &str) -> Result<SaslMechanism, String> {
+    pub fn parse(s: &str) -> Result<SaslMechanism, ConfigError> {
         [
             SaslMechanism::Plain,
             SaslMechanism::ScramSha256,
@@ -335,23 +368,20 @@ impl SaslMechanism {
         ]
         .into_iter()
         .find(|m| m.as_str().eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            format!(
-                "unknown SASL mechanism {s:?} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)"
-            )
-        })
+        .ok_or_else(|| ConfigError::UnknownSaslMechanism { name: s.into() })
     }
 }
 
 /// The librdkafka properties for `tls` and `sasl`: `security.protocol`
 /// follows from which are set (`ssl`, `sasl_plaintext`, `sasl_ssl`), the
-/// files become `ssl.*.location`, the password is read now. The secret
-/// value is returned as a [`Secret`] so the caller hands it to librdkafka
-/// without ever formatting it.
+/// files become `ssl.*.location`, the password is read now (the one thing
+/// that can fail: the caller names where `password_file` was set). The
+/// secret value is returned as a [`Secret`] so the caller hands it to
+/// librdkafka without ever formatting it.
 pub fn kafka_properties(
     tls: Option<&TlsClientConfig>,
     sasl: Option<&SaslConfig>,
-) -> Result<Vec<(&'static str, Secret)>, String> {
+) -> Result<Vec<(&'static str, Secret)>, SecretFileError> {
     let mut out = Vec::new();
     let plain = |s: &str| Secret::new(s);
     let protocol = match (tls.is_some(), sasl.is_some()) {
@@ -387,10 +417,7 @@ pub fn kafka_properties(
                     out.push(("sasl.username", plain(user)));
                 }
                 if let Some(pw) = &sasl.password {
-                    out.push((
-                        "sasl.password",
-                        pw.load().map_err(|e| format!("sasl.password_file: {e}"))?,
-                    ));
+                    out.push(("sasl.password", pw.load()?));
                 }
             }
         }
@@ -450,8 +477,8 @@ mod tests {
         options: KafkaOptions,
     }
 
-    fn parse(yaml: &str) -> Result<Blocks, String> {
-        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    fn parse(yaml: &str) -> Result<Blocks, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(yaml)
     }
 
     #[test]
@@ -479,7 +506,7 @@ mod tests {
                 "not both",
             ),
         ] {
-            let e = parse(yaml).unwrap_err();
+            let e = parse(yaml).unwrap_err().to_string();
             assert!(e.contains(want), "{yaml}: {e}");
         }
         let b = parse("auth: {username: u, password_file: /pw}\nsasl: {mechanism: SCRAM-SHA-256, username: u, password: p}").unwrap();
@@ -505,7 +532,7 @@ mod tests {
             "{debug}"
         );
         // A secret in a place that wants something else is not echoed.
-        let e = parse("auth: {token: [tok-4242]}").unwrap_err();
+        let e = parse("auth: {token: [tok-4242]}").unwrap_err().to_string();
         assert!(!e.contains("4242"), "{e}");
     }
 
@@ -567,7 +594,7 @@ mod tests {
         .unwrap();
         let e = kafka_properties(None, Some(&missing)).unwrap_err();
         assert!(
-            e.contains("sasl.password_file") && e.contains("nope"),
+            matches!(&e, SecretFileError::Read { path, .. } if path.ends_with("nope")),
             "{e}"
         );
     }
@@ -593,7 +620,8 @@ mod tests {
             Some(&tls),
             None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not https://"), "{e}");
         let tls = TlsClientConfig {
             ca_file: Some("/nonexistent/ca.pem".into()),
@@ -606,7 +634,8 @@ mod tests {
             Some(&tls),
             None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("agent.sink.tls.ca_file") && e.contains("/nonexistent/ca.pem"),
             "{e}"
@@ -625,7 +654,8 @@ mod tests {
             Some(&tls),
             None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

@@ -10,7 +10,8 @@
 //! out of the config, of `ps` and of shell history.
 
 use std::fmt;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
@@ -35,25 +36,44 @@ impl Secret {
     /// Reads a secret file: its whole content less one trailing line break
     /// (`echo secret > file` writes one). An empty file is an error, as is
     /// one that is not UTF-8. Errors name the path, never the content.
-    pub fn read_file(path: &Path) -> Result<Secret, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    pub fn read_file(path: &Path) -> Result<Secret, SecretFileError> {
+        let bytes = std::fs::read(path).map_err(|error| SecretFileError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| SecretFileError::NotUtf8 {
+            path: path.to_owned(),
+        })?;
         let value = text
             .strip_suffix("\r\n")
             .or_else(|| text.strip_suffix('\n'))
             .unwrap_or(&text);
         if value.is_empty() {
-            return Err(format!("{} is empty", path.display()));
+            return Err(SecretFileError::Empty {
+                path: path.to_owned(),
+            });
         }
         if value.contains(['\n', '\r']) {
-            return Err(format!(
-                "{} holds more than one line (a secret file holds the secret alone)",
-                path.display()
-            ));
+            return Err(SecretFileError::MoreThanOneLine {
+                path: path.to_owned(),
+            });
         }
         Ok(Secret(value.to_owned()))
     }
+}
+
+/// A secret file that cannot be used. Each variant names the file; none
+/// holds any of its content (the `UTF-8` one drops the bytes on purpose).
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("reading {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    #[error("{} is not UTF-8 text", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("{} is empty", path.display())]
+    Empty { path: PathBuf },
+    #[error("{} holds more than one line (a secret file holds the secret alone)", path.display())]
+    MoreThanOneLine { path: PathBuf },
 }
 
 impl fmt::Debug for Secret {
@@ -115,14 +135,19 @@ mod tests {
         std::fs::write(&path, " spaced ").unwrap();
         assert_eq!(Secret::read_file(&path).unwrap().expose(), " spaced ");
         std::fs::write(&path, "\n").unwrap();
-        assert!(Secret::read_file(&path).unwrap_err().contains("is empty"));
+        assert!(Secret::read_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("is empty"));
         std::fs::write(&path, "s3cret\nline two\n").unwrap();
-        let e = Secret::read_file(&path).unwrap_err();
+        let e = Secret::read_file(&path).unwrap_err().to_string();
         assert!(
             e.contains("more than one line") && !e.contains("s3cret"),
             "{e}"
         );
-        let e = Secret::read_file(&dir.path().join("absent")).unwrap_err();
+        let e = Secret::read_file(&dir.path().join("absent"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absent"), "{e}");
     }
 

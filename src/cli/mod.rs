@@ -123,7 +123,8 @@ impl Connection {
                 )
             }
         };
-        kafka_properties(tls.as_ref(), sasl.as_ref()).map_err(anyhow::Error::msg)
+        kafka_properties(tls.as_ref(), sasl.as_ref())
+            .map_err(|e| anyhow::anyhow!("sasl.password_file: {e}"))
     }
 }
 

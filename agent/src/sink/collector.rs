@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Ack, Payload, Rejection, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
+use crate::error::ClientSetupError;
 use crate::metrics::Metrics;
 use crate::security::HttpAuthConfig;
 
@@ -52,7 +53,7 @@ impl CollectorSink {
         config: &CollectorSinkConfig,
         metrics: Metrics,
         shutdown: CancellationToken,
-    ) -> Result<CollectorSink, String> {
+    ) -> Result<CollectorSink, ClientSetupError> {
         let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
@@ -200,16 +201,16 @@ impl CollectorSink {
         };
         let status = response.status();
         if status.is_success() {
-            let body = response.bytes().await;
-            return match body
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(v) => Attempt::Done(v),
-                Err(e) => {
-                    tracing::warn!(error = %e, "unreadable answer from the collector");
-                    Attempt::Retry("sink_connect")
-                }
+            let unreadable = |e: &dyn std::fmt::Display| {
+                tracing::warn!(error = %e, "unreadable answer from the collector");
+                Attempt::Retry("sink_connect")
+            };
+            return match response.bytes().await {
+                Ok(body) => match serde_json::from_slice::<T>(&body) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(e) => unreadable(&e),
+                },
+                Err(e) => unreadable(&e),
             };
         }
         let message = response.text().await.unwrap_or_default();

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Ack, Payload, Rejection, SinkError};
 use crate::batch;
 use crate::config::{Acks, Encoding, KafkaSinkConfig};
+use crate::error::ClientSetupError;
 use crate::metrics::Metrics;
 
 /// One send's records handed to librdkafka, awaiting their delivery
@@ -83,7 +84,7 @@ impl KafkaSink {
         config: &KafkaSinkConfig,
         metrics: Metrics,
         shutdown: CancellationToken,
-    ) -> Result<KafkaSink, String> {
+    ) -> Result<KafkaSink, ClientSetupError> {
         let down = Arc::new(AtomicBool::new(false));
         let context = SinkContext {
             metrics: metrics.clone(),
@@ -91,7 +92,7 @@ impl KafkaSink {
         };
         let producer: ThreadedProducer<SinkContext> = client_config(config)?
             .create_with_context(context)
-            .map_err(|e| format!("agent.sink: creating the Kafka producer: {e}"))?;
+            .map_err(producer_error)?;
         Ok(KafkaSink {
             producer,
             down,
@@ -414,7 +415,7 @@ impl ClientContext for SinkContext {
 
 /// librdkafka settings: ours first, then those `tls` and `sasl` map to,
 /// then the user's `options`, which win.
-fn client_config(config: &KafkaSinkConfig) -> Result<ClientConfig, String> {
+fn client_config(config: &KafkaSinkConfig) -> Result<ClientConfig, ClientSetupError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", config.brokers.join(","))
         .set("enable.idempotence", config.idempotence.to_string())
@@ -431,7 +432,10 @@ fn client_config(config: &KafkaSinkConfig) -> Result<ClientConfig, String> {
         .set("partitioner", "murmur2_random")
         .set("client.id", "logship-agent");
     let security = crate::security::kafka_properties(config.tls.as_ref(), config.sasl.as_ref())
-        .map_err(|e| format!("agent.sink.{e}"))?;
+        .map_err(|error| ClientSetupError::SecretFile {
+            key: "agent.sink.sasl.password_file".into(),
+            error,
+        })?;
     for (k, v) in security {
         c.set(k, v.expose());
     }
@@ -439,4 +443,75 @@ fn client_config(config: &KafkaSinkConfig) -> Result<ClientConfig, String> {
         c.set(k, v);
     }
     Ok(c)
+}
+
+/// Why the producer was not created. librdkafka checks each property as
+/// it is set, and its message for a refused value may quote the value:
+/// for a secret property only the name is kept.
+fn producer_error(error: KafkaError) -> ClientSetupError {
+    match error {
+        KafkaError::ClientConfig(_, reason, property, _value) => {
+            let reason = if crate::security::is_secret_property(&property) {
+                "its value (a secret, not shown) is invalid".to_owned()
+            } else {
+                reason
+            };
+            ClientSetupError::KafkaProperty { property, reason }
+        }
+        error => ClientSetupError::KafkaProducer { error },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(extra: serde_json::Value) -> Result<KafkaSink, ClientSetupError> {
+        let mut config = serde_json::json!({ "brokers": ["127.0.0.1:9"] });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let config: KafkaSinkConfig = serde_json::from_value(config).unwrap();
+        KafkaSink::new(&config, Metrics::new(), CancellationToken::new())
+    }
+
+    #[test]
+    fn a_refused_property_is_named_and_a_secret_value_never_shown() {
+        let e = sink(serde_json::json!({ "options": { "linger.ms": "soon" } }))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("\"linger.ms\"") && e.contains("soon"), "{e}");
+        // librdkafka refuses this one whatever its value, and rust-rdkafka's
+        // own message would print the value.
+        let e = sink(serde_json::json!({ "options": { "ssl_key": "pw-71c3" } }))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("\"ssl_key\"") && !e.contains("pw-71c3"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_password_file_is_named_by_its_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent-pw");
+        let e = sink(serde_json::json!({
+            "sasl": {
+                "mechanism": "PLAIN",
+                "username": "u",
+                "password_file": missing,
+            },
+        }))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "agent.sink.sasl.password_file: reading {}: ",
+                missing.display()
+            )),
+            "{e}"
+        );
+    }
 }

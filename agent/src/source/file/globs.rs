@@ -17,20 +17,18 @@ pub struct Globs {
 }
 
 /// A pattern that does not compile, and which list (`include` or
-/// `exclude`) it is in.
-#[derive(Debug)]
+/// `exclude`) it is in (the config error names the list as its key).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct GlobError {
     pub list: &'static str,
-    pub message: String,
+    pub error: globset::Error,
 }
 
 impl Globs {
     pub fn new(include: &[String], exclude: &[String]) -> Result<Globs, GlobError> {
         let build = |patterns: &[String], list: &'static str| -> Result<GlobSet, GlobError> {
-            let fail = |e: globset::Error| GlobError {
-                list,
-                message: e.to_string(),
-            };
+            let fail = |error| GlobError { list, error };
             let mut b = GlobSetBuilder::new();
             for p in patterns {
                 b.add(
