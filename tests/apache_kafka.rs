@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::util::free_port;
+use crate::util::{self, free_port};
 
 /// Longest one tool or Java client run may take. Generous: two cores are
 /// shared with other builds and every call starts a JVM.
@@ -101,32 +101,9 @@ fn main_class(script: &str) -> &'static str {
     }
 }
 
-/// Runs `command` with `stdin` as its input; kills it and fails the test
-/// after [`TOOL_LIMIT`].
-fn run_bounded(mut command: Command, what: &str, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("java is installed by .ci/setup");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_owned();
-    std::thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let pid = child.id().to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(TOOL_LIMIT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("{what} did not finish in {TOOL_LIMIT:?}");
-        }
-    }
+/// Runs `command` with `stdin`, killing it after [`TOOL_LIMIT`].
+fn run_bounded(command: Command, what: &str, stdin: &str) -> Output {
+    util::run_bounded(command, what, stdin, TOOL_LIMIT)
 }
 
 /// Runs Kafka's script `script` (e.g. `kafka-topics`) with `args`; returns

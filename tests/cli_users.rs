@@ -11,21 +11,17 @@ use std::process::{Command, Output, Stdio};
 use logship_collector::auth::credentials::PlainCheck;
 use logship_collector::auth::{CredentialStore, ScramMechanism};
 
-use crate::util::LOGSHIP;
+use crate::util::{run_bounded, COMMAND_LIMIT, LOGSHIP};
 
 fn users(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(LOGSHIP)
-        .arg("users")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(LOGSHIP);
+    command.arg("users").args(args);
+    run_bounded(
+        command,
+        &format!("logship users {args:?}"),
+        stdin,
+        COMMAND_LIMIT,
+    )
 }
 
 fn ok(args: &[&str], stdin: &str) -> String {

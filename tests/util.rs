@@ -179,15 +179,23 @@ pub const COMMAND_LIMIT: Duration = Duration::from_secs(15);
 
 /// Runs `logship ARGS --bootstrap-server KAFKA` with `stdin` as its input.
 pub fn cli_run(kafka: SocketAddr, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(LOGSHIP)
+    let mut command = Command::new(LOGSHIP);
+    command
         .args(args)
         .arg("--bootstrap-server")
-        .arg(kafka.to_string())
+        .arg(kafka.to_string());
+    run_bounded(command, &format!("logship {args:?}"), stdin, COMMAND_LIMIT)
+}
+
+/// Runs `command` with `stdin` as its input and collects its output; kills
+/// it and fails the test when it is still running after `limit`.
+pub fn run_bounded(mut command: Command, what: &str, stdin: &str, limit: Duration) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_owned();
     // Written from a thread so a command that reads no input cannot block
@@ -200,11 +208,11 @@ pub fn cli_run(kafka: SocketAddr, args: &[&str], stdin: &str) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(COMMAND_LIMIT) {
+    match rx.recv_timeout(limit) {
         Ok(output) => output.unwrap(),
         Err(_) => {
             let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("logship {args:?} did not finish in {COMMAND_LIMIT:?}");
+            panic!("{what} did not finish in {limit:?}");
         }
     }
 }
