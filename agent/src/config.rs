@@ -59,6 +59,7 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     PrometheusScrape(ScrapeSourceConfig),
     HostMetrics(HostMetricsSourceConfig),
+    Journald(JournaldSourceConfig),
 }
 
 impl SourceConfig {
@@ -67,6 +68,7 @@ impl SourceConfig {
             SourceConfig::File(f) => &f.topic,
             SourceConfig::PrometheusScrape(p) => &p.topic,
             SourceConfig::HostMetrics(h) => &h.topic,
+            SourceConfig::Journald(j) => &j.topic,
         }
     }
 }
@@ -108,6 +110,87 @@ pub struct HostMetricsSourceConfig {
     /// Added to every sample.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+/// `type: journald`: systemd-journald's entries, exactly once (checked
+/// further in `source::journal::config`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournaldSourceConfig {
+    /// A directory of journal files (e.g. a mounted remote host's); default
+    /// the local system journal.
+    #[serde(default)]
+    pub journal_directory: Option<PathBuf>,
+    /// Globs on `_SYSTEMD_UNIT`; empty: every unit (and entries of none).
+    #[serde(default)]
+    pub units: Vec<String>,
+    #[serde(default)]
+    pub exclude_units: Vec<String>,
+    /// The least urgent level shipped (`emerg` .. `debug`, or 0..7).
+    /// Default `info`.
+    #[serde(default = "default_priority")]
+    pub priority: Priority,
+    /// Kernel messages (`_TRANSPORT=kernel`), whatever `units` says.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub include_kernel: bool,
+    /// Where the very first start begins (no checkpoint yet): `now` (the
+    /// journal's current end; default) or `beginning`.
+    #[serde(default = "default_since")]
+    pub since: Since,
+    pub topic: String,
+    /// Added to every record as headers (or JSON fields).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `text`: the value is `MESSAGE`; `json`: every field of the entry.
+    #[serde(default = "default_encoding")]
+    pub encoding: Encoding,
+    /// Longer field values keep their first this-many bytes. Default 1MiB.
+    #[serde(default = "default_max_line", deserialize_with = "size::deserialize")]
+    pub max_field_bytes: u64,
+    /// The `journalctl` the source runs. Default `journalctl` on `PATH`.
+    #[serde(default = "default_journalctl")]
+    pub journalctl: PathBuf,
+}
+
+/// A syslog level; lower is more urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Priority(pub u8);
+
+const PRIORITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Priority, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u8),
+            S(String),
+        }
+        let n = match Raw::deserialize(d)? {
+            Raw::N(n) => Some(n),
+            Raw::S(s) => PRIORITY_NAMES
+                .iter()
+                .position(|p| *p == s)
+                .map(|p| p as u8)
+                .or_else(|| s.parse().ok()),
+        };
+        n.filter(|n| *n <= 7).map(Priority).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "priority must be one of {} or 0..7",
+                PRIORITY_NAMES.join(", ")
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Since {
+    Now,
+    Beginning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -434,6 +517,7 @@ impl AgentConfig {
                         return Err(ConfigError::invalid(at("interval"), "must be positive"));
                     }
                 }
+                SourceConfig::Journald(j) => j.validate(&at)?,
             }
         }
         let batch = self.sink.batch();
@@ -554,6 +638,15 @@ fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+fn default_priority() -> Priority {
+    Priority(6)
+}
+fn default_since() -> Since {
+    Since::Now
+}
+fn default_journalctl() -> PathBuf {
+    PathBuf::from("journalctl")
 }
 fn default_acks() -> Acks {
     Acks::All
