@@ -71,6 +71,30 @@ impl Config {
         Ok(config)
     }
 
+    /// The embedded quick-start config. On a machine without journalctl
+    /// (no systemd) its journal source is left out, with a warning, rather
+    /// than failing validation: the quick start should run anywhere.
+    pub fn embedded_default() -> Result<Config> {
+        let journalctl = std::path::Path::new("journalctl");
+        if let Err(e) = logship_agent::source::journal::find_program(journalctl) {
+            let mut doc: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(DEFAULT_CONFIG).context("the embedded default config")?;
+            if let Some(sources) = doc
+                .get_mut("agent")
+                .and_then(|a| a.get_mut("sources"))
+                .and_then(|s| s.as_mapping_mut())
+            {
+                sources.retain(|_, source| {
+                    source.get("type").and_then(|t| t.as_str()) != Some("journald")
+                });
+            }
+            tracing::warn!(reason = %e, "no journal source: this machine has no journalctl");
+            let text = serde_yaml_ng::to_string(&doc).context("the embedded default config")?;
+            return Config::parse(&text, "(embedded default)");
+        }
+        Config::parse(DEFAULT_CONFIG, "(embedded default)")
+    }
+
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;

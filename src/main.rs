@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use config::{Config, DEFAULT_CONFIG};
+use config::Config;
 
 /// See Cargo.toml: jemalloc also serves librdkafka's mallocs.
 #[cfg(target_os = "linux")]
@@ -119,7 +119,7 @@ fn run(command: Command) -> Result<()> {
             let command_config = config.clone();
             let config = match config {
                 Some(path) => Config::load(&path)?,
-                None => Config::parse(DEFAULT_CONFIG, "(embedded default)")?,
+                None => Config::embedded_default()?,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
