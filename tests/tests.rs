@@ -2,6 +2,7 @@
 //! as users and operators would. One test binary, one module per area.
 
 mod agent_files;
+mod agent_journal;
 mod agent_kafka_cluster;
 mod agent_kafka_sink;
 mod agent_metrics;

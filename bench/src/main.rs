@@ -4,11 +4,12 @@
 //! ratios; current results are in `bench/RESULTS.md`, past runs in `bench/history/`. `kafka-produce` and
 //! `kafka-consume` load a Kafka-protocol broker through rdkafka
 //! (`bench/kafka.sh`). `gen-logs`, `latency` and `fanout` load the agent
-//! (`bench/agent.sh`). `gen-app-logs` and `fill` serve the side-by-side
+//! (`bench/agent.sh`). `gen-journal` feeds `bench/journal.sh`. `gen-app-logs` and `fill` serve the side-by-side
 //! harness (`bench/run.sh`). `crash-child` is the appending
 //! process the crash-recovery tests SIGKILL.
 
 mod agent;
+mod journal;
 mod kafka;
 mod side;
 
@@ -68,6 +69,9 @@ enum Cmd {
     GenAppLogs(side::GenAppLogsArgs),
     /// Fill a data directory: one topic, many partitions, GBs of batches.
     Fill(side::FillArgs),
+    /// Write journal entries in the export format to stdout (for
+    /// systemd-journal-remote).
+    GenJournal(journal::GenJournalArgs),
     /// Append MiB of batches from N threads to one partition; prints MB/s.
     Append {
         #[arg(long)]
@@ -141,6 +145,7 @@ fn main() -> Result<()> {
         Cmd::Fanout(a) => agent::fanout(a)?,
         Cmd::GenAppLogs(a) => side::gen_app_logs(a)?,
         Cmd::Fill(a) => side::fill(a)?,
+        Cmd::GenJournal(a) => journal::gen_journal(a)?,
         Cmd::Append {
             dir,
             appenders,
