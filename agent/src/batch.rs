@@ -105,6 +105,44 @@ pub fn encode(
     finish(&records, compression)
 }
 
+/// A record with its own key and headers (a journal entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadedRecord {
+    pub key: Option<Bytes>,
+    pub value: Bytes,
+    pub headers: IndexMap<StrBytes, Option<Bytes>>,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+}
+
+/// Encodes headed records as one batch with the producer fields.
+pub fn encode_headed(
+    records: &[HeadedRecord],
+    producer: ProducerFields,
+    compression: Compression,
+) -> std::io::Result<Bytes> {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: producer.first_sequence.wrapping_add(i as i32),
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: Some(r.value.clone()),
+            headers: r.headers.clone(),
+        })
+        .collect();
+    finish(&records, compression)
+}
+
 /// One keyed record without headers (a metric sample).
 #[derive(Debug, Clone)]
 pub struct KeyedRecord {
@@ -273,17 +311,15 @@ impl Encoders {
         Encoders { jobs }
     }
 
-    /// Encodes on a pool thread; the answer arrives on the receiver.
-    pub fn encode(
+    /// Runs an encoding job on a pool thread; the answer arrives on the
+    /// receiver.
+    pub fn run(
         &self,
-        records: Vec<OutRecord>,
-        meta: StreamMeta,
-        producer: ProducerFields,
-        compression: Compression,
+        job: impl FnOnce() -> EncodeResult + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<EncodeResult> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = tx.send(encode(&records, &meta, producer, compression));
+            let _ = tx.send(job());
         });
         // Threads only stop when this sender is dropped.
         let _ = self.jobs.send(job);

@@ -1,5 +1,6 @@
 //! Checkpoints: for every followed file (stream), its identity, the byte
-//! offset up to which the collector has acknowledged its lines, and the
+//! offset up to which the collector has acknowledged its lines (for a
+//! journal stream, the cursor of the last acknowledged entry), and the
 //! producer id, partition and next sequence that make re-sending after a
 //! crash idempotent. One JSON file, `<data_dir>/checkpoints.json`, replaced
 //! atomically (temp file, fsync, rename, directory fsync).
@@ -38,6 +39,10 @@ pub struct StreamCheckpoint {
     pub epoch: i16,
     /// The sequence of the first record after `offset`.
     pub sequence: i32,
+    /// A journal stream's position instead of `offset`: the cursor of the
+    /// last acknowledged entry (None: nothing yet, start at the head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// The checkpoint file format this agent writes and reads.
@@ -191,6 +196,7 @@ mod tests {
             producer_id: 9,
             epoch: 0,
             sequence: 5,
+            cursor: None,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::sink::collector::CollectorSink;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::Sink;
 use crate::source::file::{self, SourceCtx};
+use crate::source::journal::source::{self as journal, JournalCtx};
 use crate::source::metrics::run::{run_host, run_scrape, MetricsCtx};
 use crate::stream::Shipping;
 
@@ -177,6 +178,30 @@ struct Shared {
     sink_config: SinkConfig,
 }
 
+impl Shared {
+    /// What a source's streams ship with.
+    fn shipping(&self, name: &str, stop: &CancellationToken) -> Arc<Shipping> {
+        Arc::new(Shipping {
+            source: name.to_owned(),
+            sink: Arc::clone(&self.sink),
+            metrics: self.metrics.clone(),
+            budget: Arc::clone(&self.budget),
+            encoders: Arc::clone(&self.encoders),
+            batch: self.sink_config.batch().clone(),
+            compression: self.sink_config.batch_compression(),
+            stop: stop.clone(),
+        })
+    }
+}
+
+/// A source's `labels`, as record headers.
+fn labels(labels: &std::collections::BTreeMap<String, String>) -> Vec<(StrBytes, Bytes)> {
+    labels
+        .iter()
+        .map(|(k, v)| (StrBytes::from_string(k.clone()), Bytes::from(v.clone())))
+        .collect()
+}
+
 /// The running sources by name: their config, stop token and task.
 #[derive(Default)]
 struct Sources {
@@ -220,39 +245,28 @@ impl Sources {
                         .get(name)
                         .expect("validate() compiles every file source")
                         .clone();
-                    let ship = Arc::new(Shipping {
-                        source: name.clone(),
-                        sink: Arc::clone(&shared.sink),
-                        metrics: shared.metrics.clone(),
-                        budget: Arc::clone(&shared.budget),
-                        encoders: Arc::clone(&shared.encoders),
-                        batch: shared.sink_config.batch().clone(),
-                        compression: shared.sink_config.batch_compression(),
-                        stop: stop.clone(),
-                    });
                     let ctx = Arc::new(SourceCtx {
                         name: name.clone(),
                         config: fc.clone(),
-                        ship,
+                        ship: shared.shipping(name, &stop),
                         checkpoints: Arc::clone(&shared.checkpoints),
                         host: Bytes::from(shared.host.clone()),
-                        labels: fc
-                            .labels
-                            .iter()
-                            .map(|(k, v)| {
-                                (StrBytes::from_string(k.clone()), Bytes::from(v.clone()))
-                            })
-                            .collect(),
+                        labels: labels(&fc.labels),
                         multiline: patterns.multiline,
                         globs: patterns.globs,
                     });
                     tokio::spawn(file::run(ctx, fresh))
                 }
-                SourceConfig::Journald(_) => {
-                    // Wired to the shared send/acknowledge loop in the next
-                    // step (the reading side is in source::journal).
-                    tracing::error!(source = %name, "the journald source does not ship yet");
-                    tokio::spawn(async {})
+                SourceConfig::Journald(jc) => {
+                    let ctx = Arc::new(JournalCtx {
+                        name: name.clone(),
+                        config: jc.clone(),
+                        ship: shared.shipping(name, &stop),
+                        checkpoints: Arc::clone(&shared.checkpoints),
+                        host: Bytes::from(shared.host.clone()),
+                        labels: labels(&jc.labels),
+                    });
+                    tokio::spawn(journal::run(ctx))
                 }
                 SourceConfig::PrometheusScrape(_) | SourceConfig::HostMetrics(_) => {
                     let ctx = Arc::new(MetricsCtx {

@@ -40,8 +40,22 @@ const UNITS: [&str; 12] = [
 ];
 
 const WORDS: [&str; 16] = [
-    "request", "completed", "connection", "from", "user", "session", "opened", "closed", "for",
-    "GET", "/api/v1/items", "status=200", "duration_ms=12", "worker", "queue", "retrying",
+    "request",
+    "completed",
+    "connection",
+    "from",
+    "user",
+    "session",
+    "opened",
+    "closed",
+    "for",
+    "GET",
+    "/api/v1/items",
+    "status=200",
+    "duration_ms=12",
+    "worker",
+    "queue",
+    "retrying",
 ];
 
 pub fn gen_journal(a: GenJournalArgs) -> Result<()> {

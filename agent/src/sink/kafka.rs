@@ -130,6 +130,7 @@ impl KafkaSink {
         let records = match payload {
             Payload::Lines(l) => l.records.len(),
             Payload::Keyed(k) => k.len(),
+            Payload::Headed(h) => h.len(),
             Payload::Batch(_) => {
                 return Err(SinkError::Rejected {
                     kind: Rejection::Invalid,
@@ -187,6 +188,24 @@ impl KafkaSink {
                         .timestamp(r.timestamp)
                         .key(r.key.as_ref())
                         .payload(r.value.as_ref())
+                }
+                Payload::Headed(headed) => {
+                    let r = &headed[i];
+                    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+                    for (key, value) in &r.headers {
+                        headers = headers.insert(Header {
+                            key: key.as_str(),
+                            value: value.as_deref(),
+                        });
+                    }
+                    let record = record
+                        .timestamp(r.timestamp)
+                        .headers(headers)
+                        .payload(r.value.as_ref());
+                    match &r.key {
+                        Some(k) => record.key(k.as_ref()),
+                        None => record,
+                    }
                 }
                 Payload::Batch(_) => unreachable!("refused above"),
             };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use crate::batch::{KeyedRecord, OutRecord, StreamMeta};
+use crate::batch::{HeadedRecord, KeyedRecord, OutRecord, StreamMeta};
 
 pub mod collector;
 pub mod kafka;
@@ -28,6 +28,9 @@ pub enum Payload {
     Lines(Arc<Lines>),
     /// Keyed records without headers: metric samples (the Kafka sink).
     Keyed(Arc<Vec<KeyedRecord>>),
+    /// Records with their own keys and headers: journal entries (the
+    /// Kafka sink).
+    Headed(Arc<Vec<HeadedRecord>>),
 }
 
 #[derive(Debug)]
@@ -43,6 +46,10 @@ impl Payload {
             Payload::Batch(b) => b.len(),
             Payload::Lines(l) => l.records.iter().map(|r| r.value.len()).sum(),
             Payload::Keyed(k) => k.iter().map(|r| r.key.len() + r.value.len()).sum(),
+            Payload::Headed(h) => h
+                .iter()
+                .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.len())
+                .sum(),
         }
     }
 

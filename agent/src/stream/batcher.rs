@@ -7,12 +7,75 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::budget::Budget;
 use super::{Progress, Shipping};
-use crate::batch::{self, EncodeResult, OutRecord, ProducerFields, StreamMeta};
+use crate::batch::{self, EncodeResult, HeadedRecord, OutRecord, ProducerFields, StreamMeta};
+use crate::config::Compression;
 use crate::sink::{Lines, Payload};
+
+/// A stream's kind of record and how a batch of them is encoded: file
+/// lines with their stream's metadata ([`StreamMeta`]), or records that
+/// carry their own key and headers ([`Headed`], the journal's).
+pub trait Records: Clone + Send + Sync + 'static {
+    type Record: Send + 'static;
+    /// A record's bytes, as counted against the batch size limit.
+    fn bytes(record: &Self::Record) -> u64;
+    /// One RecordBatch v2 with the producer fields (the collector sink).
+    fn encode(
+        &self,
+        records: &[Self::Record],
+        producer: ProducerFields,
+        compression: Compression,
+    ) -> EncodeResult;
+    /// The records themselves (the Kafka sink builds its own messages).
+    fn payload(&self, records: Vec<Self::Record>) -> Payload;
+}
+
+impl Records for StreamMeta {
+    type Record = OutRecord;
+    fn bytes(record: &OutRecord) -> u64 {
+        record.value.len() as u64
+    }
+    fn encode(
+        &self,
+        records: &[OutRecord],
+        producer: ProducerFields,
+        compression: Compression,
+    ) -> EncodeResult {
+        batch::encode(records, self, producer, compression)
+    }
+    fn payload(&self, records: Vec<OutRecord>) -> Payload {
+        Payload::Lines(Arc::new(Lines {
+            records,
+            meta: self.clone(),
+        }))
+    }
+}
+
+/// Records with their own key and headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Headed;
+
+impl Records for Headed {
+    type Record = HeadedRecord;
+    fn bytes(record: &HeadedRecord) -> u64 {
+        (record.value.len() + record.key.as_ref().map_or(0, Bytes::len)) as u64
+    }
+    fn encode(
+        &self,
+        records: &[HeadedRecord],
+        producer: ProducerFields,
+        compression: Compression,
+    ) -> EncodeResult {
+        batch::encode_headed(records, producer, compression)
+    }
+    fn payload(&self, records: Vec<HeadedRecord>) -> Payload {
+        Payload::Headed(Arc::new(records))
+    }
+}
 
 /// Batches with fewer record bytes are compressed on the async thread.
 const INLINE_ENCODE: u64 = 64 * 1024;
@@ -35,10 +98,10 @@ pub struct Sealed<P> {
 }
 
 /// Gathers one stream's records into batches. Not shared: one per session.
-pub struct Batcher<P: Progress> {
+pub struct Batcher<P: Progress, R: Records = StreamMeta> {
     ship: Arc<Shipping>,
     progress: Arc<P>,
-    meta: StreamMeta,
+    meta: R,
     producer: (i64, i16),
     /// The sequence of the next record.
     sequence: i32,
@@ -46,7 +109,7 @@ pub struct Batcher<P: Progress> {
     skip: u64,
     /// Record bytes per batch.
     limit: u64,
-    records: Vec<OutRecord>,
+    records: Vec<R::Record>,
     bytes: u64,
     end: Option<P::Position>,
     /// When the first waiting record arrived (the linger clock).
@@ -64,14 +127,14 @@ pub struct Start {
     pub limit: u64,
 }
 
-impl<P: Progress> Batcher<P> {
+impl<P: Progress, R: Records> Batcher<P, R> {
     pub fn new(
         ship: Arc<Shipping>,
         progress: Arc<P>,
-        meta: StreamMeta,
+        meta: R,
         start: Start,
         tx: mpsc::Sender<Sealed<P::Position>>,
-    ) -> Batcher<P> {
+    ) -> Batcher<P, R> {
         Batcher {
             ship,
             progress,
@@ -91,7 +154,7 @@ impl<P: Progress> Batcher<P> {
 
     /// Adds a record that ends at `end`, sealing the batch when it is
     /// full; false when the sender is gone (the session must restart).
-    pub async fn push(&mut self, record: OutRecord, end: P::Position) -> bool {
+    pub async fn push(&mut self, record: R::Record, end: P::Position) -> bool {
         if self.skip > 0 {
             // The sink has it already: it counts as acknowledged.
             self.skip -= 1;
@@ -104,7 +167,7 @@ impl<P: Progress> Batcher<P> {
                 .inc();
             return true;
         }
-        self.bytes += record.value.len() as u64;
+        self.bytes += R::bytes(&record);
         self.end = Some(end);
         self.since.get_or_insert_with(Instant::now);
         self.records.push(record);
@@ -166,12 +229,9 @@ impl<P: Progress> Batcher<P> {
         let compression = self.ship.compression;
         let payload = if self.ship.sink.takes_records() {
             // The Kafka sink builds its own messages from the records.
-            Encoded::Ready(Payload::Lines(Arc::new(Lines {
-                records,
-                meta: self.meta.clone(),
-            })))
+            Encoded::Ready(self.meta.payload(records))
         } else if bytes < INLINE_ENCODE {
-            match batch::encode(&records, &self.meta, fields, compression) {
+            match self.meta.encode(&records, fields, compression) {
                 Ok(b) => Encoded::Ready(Payload::Batch(b)),
                 Err(e) => {
                     tracing::error!(source = %self.ship.source, error = %e, "encoding a batch failed");
@@ -184,12 +244,12 @@ impl<P: Progress> Batcher<P> {
                 }
             }
         } else {
-            Encoded::Pending(self.ship.encoders.encode(
-                records,
-                self.meta.clone(),
-                fields,
-                compression,
-            ))
+            let meta = self.meta.clone();
+            Encoded::Pending(
+                self.ship
+                    .encoders
+                    .run(move || meta.encode(&records, fields, compression)),
+            )
         };
         self.tx
             .send(Sealed {

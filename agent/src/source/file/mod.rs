@@ -383,6 +383,7 @@ impl Discovery {
                 producer_id,
                 epoch,
                 sequence: 0,
+                cursor: None,
             });
             seen_ids.insert(id);
             started.push((identity.key(), id, path, file));

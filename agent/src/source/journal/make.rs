@@ -28,6 +28,20 @@ pub fn push_entry(out: &mut Vec<u8>, fields: &[(&str, &[u8])]) {
     out.push(b'\n');
 }
 
+/// Entry `n`'s `__REALTIME_TIMESTAMP`: this process's start (whole
+/// seconds, microseconds since the epoch) plus `n` milliseconds. Recent,
+/// so the collector's time-based retention keeps what tests ship.
+pub fn realtime_us(n: u64) -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        now * 1_000_000
+    });
+    base + n * 1000
+}
+
 /// The fields journald gives every entry, for entry number `n` of a test
 /// journal: realtime and monotonic clocks that grow with `n` (journalctl
 /// orders entries of different files by them), one boot.
@@ -35,7 +49,7 @@ pub fn clock_fields(n: u64) -> [(&'static str, Vec<u8>); 3] {
     [
         (
             "__REALTIME_TIMESTAMP",
-            (1_700_000_000_000_000 + n * 1000).to_string().into_bytes(),
+            realtime_us(n).to_string().into_bytes(),
         ),
         (
             "__MONOTONIC_TIMESTAMP",

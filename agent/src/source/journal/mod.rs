@@ -39,6 +39,7 @@ pub mod filter;
 pub mod make;
 pub mod reader;
 pub mod record;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 

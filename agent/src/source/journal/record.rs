@@ -12,17 +12,8 @@ use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 
 use super::export::Entry;
+use crate::batch::HeadedRecord;
 use crate::config::Encoding;
-
-/// One record to be, with its own key and headers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalRecord {
-    pub key: Option<Bytes>,
-    pub value: Bytes,
-    pub headers: IndexMap<StrBytes, Option<Bytes>>,
-    /// Milliseconds since the epoch.
-    pub timestamp: i64,
-}
 
 /// What every record of a source carries besides its entry.
 #[derive(Debug, Clone)]
@@ -49,7 +40,7 @@ pub fn timestamp_ms(e: &Entry) -> Option<i64> {
         .map(|us| us / 1000)
 }
 
-pub fn build(e: &Entry, meta: &RecordMeta, now_ms: i64) -> JournalRecord {
+pub fn build(e: &Entry, meta: &RecordMeta, now_ms: i64) -> HeadedRecord {
     let mut headers = IndexMap::with_capacity(1 + HEADERS.len() + meta.labels.len());
     headers.insert(
         StrBytes::from_static_str("host"),
@@ -67,7 +58,7 @@ pub fn build(e: &Entry, meta: &RecordMeta, now_ms: i64) -> JournalRecord {
         Encoding::Text => e.get(b"MESSAGE").cloned().unwrap_or_default(),
         Encoding::Json => json(e, meta),
     };
-    JournalRecord {
+    HeadedRecord {
         key: e.get(b"_SYSTEMD_UNIT").cloned(),
         value,
         headers,
@@ -134,7 +125,7 @@ mod tests {
         }
     }
 
-    fn header<'a>(r: &'a JournalRecord, k: &'static str) -> Option<&'a [u8]> {
+    fn header<'a>(r: &'a HeadedRecord, k: &'static str) -> Option<&'a [u8]> {
         r.headers
             .get(&StrBytes::from_static_str(k))
             .and_then(|v| v.as_deref())
