@@ -1,17 +1,22 @@
-//! logship edge agent: follows log files and ships every line to a
-//! collector exactly once (docs/design.md, "Exactly-once").
+//! logship edge agent: follows log files and the systemd journal and ships
+//! every line and entry to a collector exactly once (docs/design.md,
+//! "Exactly-once").
 //!
 //! - `config`: the `agent:` YAML section.
 //! - `source/file`: discovery (globs, inotify, rescans), file identity and
 //!   what happened to a file (`identity`), line cutting (`lines`,
 //!   `reader`), one tailer per file (`tailer`).
+//! - `source/journal`: the systemd journal through a supervised
+//!   `journalctl` (`reader`), its export format (`export`), filters,
+//!   records, and the one journal stream (`source`).
 //! - `stream`: shipping one stream of records exactly once, whatever the
 //!   source: resuming from the sink's producer state, the read-ahead
 //!   budget, batching, and the send/acknowledge loop that moves the
 //!   checkpoint.
 //! - `batch`: lines -> Kafka RecordBatch v2 with producer fields, compressed.
 //! - `sink/collector`: HTTP POST to the collector, retries with backoff.
-//! - `checkpoint`: per-file identity, acknowledged offset and sequence.
+//! - `checkpoint`: per-stream identity, acknowledged offset (a journal's
+//!   cursor) and sequence.
 //! - `partitioner`: Kafka's murmur2 default partitioner.
 //! - `security`: TLS, tokens and SASL for outgoing connections (`tls:`,
 //!   `auth:`, `sasl:` config blocks; HTTP clients, librdkafka properties).
