@@ -582,3 +582,34 @@ fn a_missing_journalctl_fails_validation_clearly() {
         "{err}"
     );
 }
+
+/// The Kafka sink takes journal records too (at least once, as for files):
+/// key, headers and value as the collector sink sends them.
+#[test]
+fn the_kafka_sink_ships_journal_records_with_keys_and_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = journal_config(dir.path(), collector.http, "      since: beginning");
+    let bootstrap = collector.kafka.to_string();
+    crate::agent_files::use_kafka_sink(&config, &bootstrap);
+    let journal = dir.path().join("journal/system.journal");
+    write(
+        &journal,
+        &[
+            E {
+                unit: Some("db.service"),
+                message: b"two\nlines".to_vec(),
+                ..E::plain(0)
+            },
+            E::plain(1),
+        ],
+    );
+    let agent = start_agent(&config);
+    let records = wait_records(&bootstrap, 2);
+    assert_eq!(value(&records[0]), "two\nlines");
+    assert_eq!(key(&records[0]).as_deref(), Some("db.service"));
+    assert_eq!(header(&records[0], "unit").as_deref(), Some("db.service"));
+    assert!(header(&records[0], "cursor").unwrap().starts_with("s="));
+    assert_eq!(value(&records[1]), "entry 0000001");
+    drop(agent);
+}
