@@ -137,6 +137,21 @@ pub enum ConfigError {
         "unknown SASL mechanism {name:?} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)"
     )]
     UnknownSaslMechanism { name: String },
+    /// A journald source's `units` / `exclude_units` glob.
+    #[error("{key}: {pattern:?}: {error}")]
+    UnitGlob {
+        key: String,
+        pattern: String,
+        error: globset::Error,
+    },
+    #[error("{key}: {label:?} is a header journal records already have")]
+    ReservedJournalLabel { key: String, label: String },
+    /// journalctl (or the configured program) cannot be run.
+    #[error("{key}: {error}")]
+    Program {
+        key: String,
+        error: crate::source::journal::ProgramNotFound,
+    },
 }
 
 impl ConfigError {

@@ -44,41 +44,56 @@ pub mod source;
 use std::path::{Path, PathBuf};
 
 use crate::config::JournaldSourceConfig;
+use crate::error::ConfigError;
 
 /// Header names every journal record may carry; labels cannot reuse them.
 pub const RESERVED_HEADERS: [&str; 6] = ["host", "unit", "priority", "pid", "boot_id", "cursor"];
 
 impl JournaldSourceConfig {
     /// Checks what serde cannot (called by `AgentConfig::validate`).
-    pub(crate) fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+    pub(crate) fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
         for (what, globs) in [
             ("units", &self.units),
             ("exclude_units", &self.exclude_units),
         ] {
             for g in globs.iter() {
-                globset::Glob::new(g).map_err(|e| format!("{}: {g:?}: {e}", at(what)))?;
+                globset::Glob::new(g).map_err(|error| ConfigError::UnitGlob {
+                    key: at(what),
+                    pattern: g.clone(),
+                    error,
+                })?;
             }
         }
-        for k in self.labels.keys() {
-            if RESERVED_HEADERS.contains(&k.as_str()) {
-                return Err(format!(
-                    "{}: {k:?} is a header journal records already have",
-                    at("labels")
-                ));
-            }
+        if let Some(k) = self
+            .labels
+            .keys()
+            .find(|k| RESERVED_HEADERS.contains(&k.as_str()))
+        {
+            return Err(ConfigError::ReservedJournalLabel {
+                key: at("labels"),
+                label: k.clone(),
+            });
         }
         if self.max_field_bytes < 64 {
-            return Err(format!(
-                "{}: must be at least 64 bytes",
-                at("max_field_bytes")
+            return Err(ConfigError::invalid(
+                at("max_field_bytes"),
+                "must be at least 64 bytes",
             ));
         }
-        if let Some(d) = &self.journal_directory {
-            if d.as_os_str().is_empty() {
-                return Err(format!("{}: must not be empty", at("journal_directory")));
-            }
+        if self
+            .journal_directory
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                at("journal_directory"),
+                "must not be empty",
+            ));
         }
-        find_program(&self.journalctl).map_err(|e| format!("{}: {e}", at("journalctl")))?;
+        find_program(&self.journalctl).map_err(|error| ConfigError::Program {
+            key: at("journalctl"),
+            error,
+        })?;
         Ok(())
     }
 
@@ -91,9 +106,18 @@ impl JournaldSourceConfig {
     }
 }
 
+/// journalctl cannot be found or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramNotFound {
+    #[error("{} is not an executable file; the journald source runs journalctl to read the journal", .0.display())]
+    NotExecutable(PathBuf),
+    #[error("{} is not on PATH; the journald source runs it to read the journal (it comes with systemd), or set its path", .0.display())]
+    NotOnPath(PathBuf),
+}
+
 /// The executable `program` names: itself when it has a `/`, else the first
 /// match on `PATH`.
-pub fn find_program(program: &Path) -> Result<PathBuf, String> {
+pub fn find_program(program: &Path) -> Result<PathBuf, ProgramNotFound> {
     use std::os::unix::fs::PermissionsExt;
     let runnable = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -102,22 +126,14 @@ pub fn find_program(program: &Path) -> Result<PathBuf, String> {
         return if runnable(program) {
             Ok(program.to_path_buf())
         } else {
-            Err(format!(
-                "{} is not an executable file; the journald source runs journalctl to read the journal",
-                program.display()
-            ))
+            Err(ProgramNotFound::NotExecutable(program.to_path_buf()))
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|p| runnable(p))
-        .ok_or_else(|| {
-            format!(
-                "{} is not on PATH; the journald source runs it to read the journal (it comes with systemd), or set its path",
-                program.display()
-            )
-        })
+        .ok_or_else(|| ProgramNotFound::NotOnPath(program.to_path_buf()))
 }
 
 #[cfg(test)]
@@ -126,7 +142,9 @@ mod tests {
 
     fn check(json: &str) -> Result<(), String> {
         match serde_json::from_str::<SourceConfig>(json).unwrap() {
-            SourceConfig::Journald(j) => j.validate(&|w| format!("agent.sources.j.{w}")),
+            SourceConfig::Journald(j) => j
+                .validate(&|w| format!("agent.sources.j.{w}"))
+                .map_err(|e| e.to_string()),
             other => panic!("{other:?}"),
         }
     }
