@@ -61,6 +61,9 @@ pub struct StorageMetrics {
     pub recovery_truncations: IntCounter,
     pub recovery_truncated_bytes: IntCounter,
     pub retention_deleted_segments: IntCounter,
+    pub topic_config_changes: IntCounter,
+    pub delete_records: IntCounter,
+    pub delete_records_deleted_segments: IntCounter,
     pub partitions: IntGauge,
 }
 
@@ -97,6 +100,9 @@ impl StorageMetrics {
             recovery_truncations: reg(r, IntCounter::new("logship_collector_log_recovery_truncations_total", "Segments cut at a torn or corrupt batch during start-up recovery.").unwrap()),
             recovery_truncated_bytes: reg(r, IntCounter::new("logship_collector_log_recovery_truncated_bytes_total", "Bytes cut from segments during start-up recovery.").unwrap()),
             retention_deleted_segments: reg(r, IntCounter::new("logship_collector_log_retention_deleted_segments_total", "Segments deleted by retention.").unwrap()),
+            topic_config_changes: reg(r, IntCounter::new("logship_collector_log_topic_config_changes_total", "Topic config alterations applied (AlterConfigs, IncrementalAlterConfigs).").unwrap()),
+            delete_records: reg(r, IntCounter::new("logship_collector_log_delete_records_total", "Log start offsets advanced by DeleteRecords.").unwrap()),
+            delete_records_deleted_segments: reg(r, IntCounter::new("logship_collector_log_delete_records_deleted_segments_total", "Segments deleted because DeleteRecords moved the log start offset past them.").unwrap()),
             partitions: reg(r, IntGauge::new("logship_collector_log_partitions", "Partitions hosted.").unwrap()),
         }
     }

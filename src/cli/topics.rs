@@ -1,14 +1,15 @@
-//! `logship topics create|list|describe|delete`: `kafka-topics.sh` through
-//! rdkafka's AdminClient and metadata.
+//! `logship topics create|list|describe|alter|delete`: `kafka-topics.sh`
+//! (and `kafka-configs.sh --alter` for topics) through rdkafka's AdminClient
+//! and metadata.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigResource, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
-    TopicReplication,
+    AdminClient, AdminOptions, AlterConfig, ConfigResource, ConfigSource, NewTopic,
+    OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
@@ -45,6 +46,20 @@ pub enum TopicsCommand {
     /// `Configs:` lists the configs that differ from the defaults.
     Describe {
         name: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Change a topic's configs without a restart, as `kafka-configs.sh
+    /// --alter` does; prints `Completed updating config for topic NAME.`
+    Alter {
+        name: String,
+        /// Set a config under Kafka's name, e.g. `--config retention.ms=3600000`;
+        /// repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+        /// Remove a config override (back to the default); repeatable.
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_configs: Vec<String>,
         #[command(flatten)]
         connection: Connection,
     },
@@ -85,6 +100,12 @@ pub fn run(command: TopicsCommand) -> Result<()> {
             TopicsCommand::Describe { name, connection } => {
                 describe(&connection, name.as_deref()).await
             }
+            TopicsCommand::Alter {
+                name,
+                configs,
+                delete_configs,
+                connection,
+            } => alter(&connection, &name, &configs, &delete_configs).await,
             TopicsCommand::Delete {
                 names,
                 if_exists,
@@ -287,6 +308,100 @@ fn join_ids(ids: &[i32]) -> String {
     ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// The topic's overrides after `set` and `delete` (a key both set and
+/// deleted is refused; deleting a key that is not overridden is refused, as
+/// `kafka-configs.sh` does).
+fn altered_overrides(
+    mut current: BTreeMap<String, String>,
+    set: &[(String, String)],
+    delete: &[String],
+) -> Result<BTreeMap<String, String>> {
+    if set.is_empty() && delete.is_empty() {
+        bail!("nothing to alter: give --config KEY=VALUE or --delete-config KEY");
+    }
+    if let Some(k) = delete.iter().find(|k| set.iter().any(|(s, _)| s == *k)) {
+        bail!("config {k} is both set and deleted");
+    }
+    let missing: Vec<&str> = delete
+        .iter()
+        .filter(|k| !current.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "cannot delete configs that are not set on the topic: {}",
+            missing.join(", ")
+        );
+    }
+    for k in delete {
+        current.remove(k);
+    }
+    for (k, v) in set {
+        current.insert(k.clone(), v.clone());
+    }
+    Ok(current)
+}
+
+/// rdkafka offers only the legacy AlterConfigs, which replaces the whole
+/// override set: read the topic's overrides, apply the change, write them
+/// all back. (A concurrent alteration by another client between the read
+/// and the write is overwritten, as with `kafka-configs.sh` before
+/// IncrementalAlterConfigs.)
+async fn alter(
+    connection: &Connection,
+    name: &str,
+    set: &[(String, String)],
+    delete: &[String],
+) -> Result<()> {
+    let admin = admin(connection)?;
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(name)], &options())
+        .await
+        .map_err(kafka)
+        .with_context(|| format!("describing the configs of topic {name}"))?;
+    let resource = described
+        .into_iter()
+        .next()
+        .context("the broker returned no config resource")?
+        .map_err(|code| match code {
+            RDKafkaErrorCode::UnknownTopicOrPartition => {
+                anyhow::anyhow!("topic {name} does not exist")
+            }
+            code => anyhow::anyhow!("describing the configs of topic {name}: {code}"),
+        })?;
+    let current: BTreeMap<String, String> = resource
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    let next = altered_overrides(current, set, delete)?;
+    let mut change = AlterConfig::new(ResourceSpecifier::Topic(name));
+    for (k, v) in &next {
+        change = change.set(k, v);
+    }
+    let results = admin
+        .alter_configs([&change], &options())
+        .await
+        .map_err(kafka)
+        .with_context(|| format!("altering the configs of topic {name}"))?;
+    for result in results {
+        match result {
+            Ok(_) => println!("Completed updating config for topic {name}."),
+            Err((_, RDKafkaErrorCode::InvalidConfig)) => {
+                let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+                bail!(
+                    "altering the configs of topic {name}: the broker refused {} (an unknown \
+                     config name or an invalid value); nothing was changed",
+                    keys.join(", ")
+                )
+            }
+            Err((_, code)) => bail!("altering the configs of topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
 async fn delete(connection: &Connection, names: &[String], if_exists: bool) -> Result<()> {
     let admin = admin(connection)?;
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -312,6 +427,23 @@ async fn delete(connection: &Connection, names: &[String], if_exists: bool) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alter_applies_sets_and_deletes_to_the_overrides() {
+        let mut current = BTreeMap::new();
+        current.insert("retention.ms".to_owned(), "1000".to_owned());
+        current.insert("segment.bytes".to_owned(), "2048".to_owned());
+        let set = [("retention.ms".to_owned(), "5000".to_owned())];
+        let next = altered_overrides(current.clone(), &set, &["segment.bytes".to_owned()]).unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next["retention.ms"], "5000");
+        assert!(altered_overrides(current.clone(), &[], &[]).is_err());
+        let err = altered_overrides(current.clone(), &[], &["max.message.bytes".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max.message.bytes"), "{err}");
+        assert!(altered_overrides(current, &set, &["retention.ms".to_owned()]).is_err());
+    }
 
     #[test]
     fn describe_uses_kafka_topics_layout() {

@@ -1,7 +1,6 @@
 //! CreateTopics: partitions (-1 = the collector's default), replication
 //! factor 1 or -1 (one node), configs under Kafka's names, validate-only.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -13,7 +12,7 @@ use kafka_protocol::ResponseError;
 
 use super::{blocking, str_bytes};
 use crate::broker::Broker;
-use crate::storage::topic::CONFIG_KEYS;
+use crate::storage::topic::{overrides_from_pairs, CONFIG_KEYS};
 
 fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> CreatableTopicResult {
     let name = t.name.0.to_string();
@@ -39,20 +38,14 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Creatable
     } else {
         t.num_partitions
     };
-    let mut overrides = BTreeMap::new();
-    for c in &t.configs {
-        match &c.value {
-            Some(v) => {
-                overrides.insert(c.name.to_string(), v.to_string());
-            }
-            None => {
-                return fail(
-                    ResponseError::InvalidConfig.code(),
-                    format!("config {} has a null value", c.name),
-                )
-            }
-        }
-    }
+    let overrides = match overrides_from_pairs(
+        t.configs
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_deref())),
+    ) {
+        Ok(o) => o,
+        Err(e) => return fail(e.kafka_code(), e.to_string()),
+    };
     match broker
         .storage
         .create_topic(&name, partitions, overrides, validate_only)

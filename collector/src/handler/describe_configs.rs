@@ -1,16 +1,18 @@
 //! DescribeConfigs: a topic's effective configs (overrides marked as
-//! dynamic topic configs, the rest as defaults); the broker resource answers
+//! dynamic topic configs, the rest as defaults), with synonyms on request:
+//! the topic override, then the broker default it hides (Kafka's order,
+//! highest precedence first); the broker resource answers
 //! with the topic defaults under Kafka's `log.*` broker names where they exist.
 
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::{Broker, NODE_ID};
-use crate::storage::topic::CONFIG_KEYS;
+use crate::storage::topic::{broker_synonym, CONFIG_KEYS};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -23,6 +25,13 @@ fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult
         .with_value(Some(str_bytes(&value)))
         .with_config_source(source)
         .with_read_only(false)
+}
+
+fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(str_bytes(name))
+        .with_value(value.map(|v| str_bytes(&v)))
+        .with_source(source)
 }
 
 pub fn handle(
@@ -49,12 +58,31 @@ pub fn handle(
                             .iter()
                             .filter(|k| wanted(k))
                             .map(|k| {
-                                let source = if d.overrides.contains_key(*k) {
-                                    SOURCE_DYNAMIC_TOPIC
-                                } else {
-                                    SOURCE_DEFAULT
+                                let value = d.config.get(k).unwrap_or_default();
+                                let default = || {
+                                    broker_synonym(k).map(|b| {
+                                        synonym(
+                                            b,
+                                            broker.storage.options().defaults.get(k),
+                                            SOURCE_DEFAULT,
+                                        )
+                                    })
                                 };
-                                entry(k, d.config.get(k).unwrap_or_default(), source)
+                                let (source, synonyms) = if d.overrides.contains_key(*k) {
+                                    let own = synonym(k, Some(value.clone()), SOURCE_DYNAMIC_TOPIC);
+                                    (
+                                        SOURCE_DYNAMIC_TOPIC,
+                                        [Some(own), default()].into_iter().flatten().collect(),
+                                    )
+                                } else {
+                                    (SOURCE_DEFAULT, default().into_iter().collect())
+                                };
+                                let e = entry(k, value, source);
+                                if req.include_synonyms {
+                                    e.with_synonyms(synonyms)
+                                } else {
+                                    e
+                                }
                             })
                             .collect(),
                     ),

@@ -6,6 +6,7 @@
 //! response, with per-topic and per-partition failures as Kafka error codes
 //! in the response, never as a Rust error.
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -17,6 +18,7 @@ mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -109,6 +111,8 @@ served_apis! {
     ListGroups       0..=4  "list_groups"       |b, r, v, id, _| reply(id, v, &list_groups::handle(b, r, v));
     DescribeGroups   0..=5  "describe_groups"   |b, r, v, id, _| reply(id, v, &describe_groups::handle(b, r, v));
     DeleteGroups     0..=2  "delete_groups"     |b, r, v, id, _| reply(id, v, &delete_groups::handle(b, r, v).await);
+    AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, _| reply(id, v, &alter_configs::handle(b, r, v).await);
+    IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, _| reply(id, v, &incremental_alter_configs::handle(b, r, v).await);
 }
 
 /// The row of [`SERVED`] for `key`, if the API is served.
@@ -356,7 +360,7 @@ mod tests {
             }
         }
         assert_eq!(api_name(ApiKey::Produce), "produce");
-        assert_eq!(api_name(ApiKey::AlterConfigs), "other");
+        assert_eq!(api_name(ApiKey::AlterPartitionReassignments), "other");
         assert_eq!(supported_versions(ApiKey::Fetch), Some((4, 11)));
     }
 }

@@ -159,6 +159,11 @@ impl Partition {
     pub fn config(&self) -> Arc<TopicConfig> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
+    /// Replaces the topic config (AlterConfigs): the next append, roll and
+    /// retention pass use it; segments already open keep their index interval.
+    pub(crate) fn set_config(&self, config: Arc<TopicConfig>) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
 
     fn unknown(&self) -> StorageError {
         StorageError::UnknownTopicOrPartition {

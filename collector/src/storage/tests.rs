@@ -725,3 +725,66 @@ fn idempotent_producer_duplicates_and_gaps_survive_restarts() {
         61
     );
 }
+
+#[test]
+fn altered_configs_apply_live_persist_and_are_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, metrics) = open_with(dir.path(), |_| {});
+    s.create_topic("live", 2, configs(&[("segment.bytes", "2048")]), false)
+        .unwrap();
+    let p = s.partition("live", 1).unwrap();
+    // Minutes-old records survive the default 7-day retention.
+    let old = now_ms() - 600_000;
+    for _ in 0..20 {
+        p.append(&mut encode_batch(4, 100, old)).unwrap();
+    }
+    assert_eq!(s.enforce_retention(), 0);
+
+    // Validate-only and a bad value change nothing, on disk or in memory.
+    let shorter = configs(&[("segment.bytes", "2048"), ("retention.ms", "60000")]);
+    let d = s
+        .alter_topic_configs("live", true, |_| Ok(shorter.clone()))
+        .unwrap();
+    assert_eq!(d.config.retention_ms, 60000);
+    for bad in [
+        configs(&[("retention.ms", "60000"), ("segment.bytes", "1")]),
+        configs(&[("retention.ms", "60000"), ("no.such.config", "1")]),
+    ] {
+        let err = s
+            .alter_topic_configs("live", false, |_| Ok(bad))
+            .unwrap_err();
+        assert_eq!(err.kafka_code(), 40, "{err}");
+    }
+    assert_eq!(p.config().retention_ms, TopicConfig::default().retention_ms);
+    assert_eq!(
+        s.describe_topic("live").unwrap().overrides,
+        configs(&[("segment.bytes", "2048")])
+    );
+    assert_eq!(s.enforce_retention(), 0);
+    let unknown = s.alter_topic_configs("nope", false, |_| Ok(BTreeMap::new()));
+    assert_eq!(unknown.unwrap_err().kafka_code(), 3);
+
+    // A shorter retention deletes on the next pass, without a restart.
+    let d = s
+        .alter_topic_configs("live", false, |current| {
+            assert_eq!(current, &configs(&[("segment.bytes", "2048")]));
+            Ok(shorter.clone())
+        })
+        .unwrap();
+    assert_eq!(d.overrides, shorter);
+    assert_eq!(p.config().retention_ms, 60000);
+    assert!(s.enforce_retention() > 0);
+    assert_eq!(p.log_start_offset(), 80);
+    assert!(metrics
+        .render()
+        .contains("logship_collector_log_topic_config_changes_total 1"));
+
+    // Persisted: a restart sees the override.
+    drop(p);
+    s.close().unwrap();
+    drop(s);
+    let s = open(dir.path());
+    let d = s.describe_topic("live").unwrap();
+    assert_eq!((d.overrides, d.config.retention_ms), (shorter, 60000));
+    assert_eq!(s.partition("live", 0).unwrap().config().retention_ms, 60000);
+}

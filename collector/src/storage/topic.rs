@@ -65,6 +65,49 @@ pub const CONFIG_KEYS: &[&str] = &[
     "segment.ms",
 ];
 
+/// Kafka's broker config that supplies the default of topic config `key`
+/// (DescribeConfigs lists it as the default's synonym).
+pub fn broker_synonym(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "cleanup.policy" => "log.cleanup.policy",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "max.message.bytes" => "message.max.bytes",
+        "retention.bytes" => "log.retention.bytes",
+        "retention.ms" => "log.retention.ms",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.ms" => "log.roll.ms",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        _ => return None,
+    })
+}
+
+/// Whether `key` holds a comma-separated list (IncrementalAlterConfigs'
+/// APPEND and SUBTRACT apply only to these).
+pub fn is_list_config(key: &str) -> bool {
+    key == "cleanup.policy"
+}
+
+/// An override set from `(name, value)` pairs as CreateTopics and
+/// AlterConfigs carry them (a later pair wins): a null value is an invalid
+/// config. The values are validated with the defaults by
+/// [`TopicConfig::with_overrides`].
+pub fn overrides_from_pairs<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (name, value) in pairs {
+        let Some(value) = value else {
+            return Err(invalid(
+                name,
+                "",
+                "a null value is not supported for topic configs",
+            ));
+        };
+        out.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(out)
+}
+
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> StorageError {
     StorageError::InvalidConfig {
         key: key.to_owned(),
@@ -122,7 +165,7 @@ impl TopicConfig {
                     ));
                 }
             }
-            _ => return Err(invalid(key, value, "unknown topic config")),
+            _ => return Err(invalid(key, value, "unknown topic config name")),
         }
         Ok(())
     }

@@ -1,0 +1,63 @@
+//! AlterConfigs (legacy): each topic resource's configs replace the topic's
+//! whole override set (a config not listed goes back to its default), as in
+//! Kafka. Validated as at creation; validate-only changes nothing. Other
+//! resource types are refused: the collector's own settings live in its
+//! config file.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+
+use super::{blocking, incremental_alter_configs::refuse_resource, str_bytes};
+use crate::broker::Broker;
+use crate::storage::topic::overrides_from_pairs;
+
+pub const TOPIC: i8 = 2;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: AlterConfigsRequest,
+    _version: i16,
+) -> AlterConfigsResponse {
+    let b = Arc::clone(broker);
+    let responses = blocking(move || {
+        req.resources
+            .into_iter()
+            .map(|r| {
+                let result = AlterConfigsResourceResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name.clone());
+                let outcome = if r.resource_type == TOPIC {
+                    overrides_from_pairs(
+                        r.configs
+                            .iter()
+                            .map(|c| (c.name.as_str(), c.value.as_deref())),
+                    )
+                    .and_then(|overrides| {
+                        b.storage
+                            .alter_topic_configs(&r.resource_name, req.validate_only, |_| {
+                                Ok(overrides)
+                            })
+                    })
+                    .map_err(|e| (e.kafka_code(), e.to_string()))
+                } else {
+                    Err(refuse_resource(r.resource_type))
+                };
+                match outcome {
+                    Ok(_) => result,
+                    Err((code, message)) => result
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(&message))),
+                }
+            })
+            .inspect(|r| {
+                b.metrics
+                    .kafka
+                    .partition_error("alter_configs", r.error_code)
+            })
+            .collect()
+    })
+    .await;
+    AlterConfigsResponse::default().with_responses(responses)
+}
