@@ -11,6 +11,7 @@ mod api_versions;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
@@ -111,6 +112,7 @@ served_apis! {
     ListGroups       0..=4  "list_groups"       |b, r, v, id, _| reply(id, v, &list_groups::handle(b, r, v));
     DescribeGroups   0..=5  "describe_groups"   |b, r, v, id, _| reply(id, v, &describe_groups::handle(b, r, v));
     DeleteGroups     0..=2  "delete_groups"     |b, r, v, id, _| reply(id, v, &delete_groups::handle(b, r, v).await);
+    DeleteRecords    0..=2  "delete_records"    |b, r, v, id, _| reply(id, v, &delete_records::handle(b, r, v).await);
     AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, _| reply(id, v, &alter_configs::handle(b, r, v).await);
     IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, _| reply(id, v, &incremental_alter_configs::handle(b, r, v).await);
 }

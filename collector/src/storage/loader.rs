@@ -91,6 +91,23 @@ pub(crate) fn load_partition(
         segments.insert(0, seg);
     }
     let producers = rebuild_producer_state(dir, &segments)?;
+    let end = segments
+        .values()
+        .next_back()
+        .map_or(0, Segment::next_offset);
+    let mut deleted_below = super::log_start::load(dir)?.unwrap_or(0);
+    if deleted_below > end {
+        // Only under a relaxed flush policy: DeleteRecords reached records a
+        // crash then took back. Nothing below the end is left to serve.
+        tracing::warn!(
+            topic,
+            partition = id,
+            log_start_offset = deleted_below,
+            log_end_offset = end,
+            "log start offset checkpoint is past the recovered log end; starting at the end"
+        );
+        deleted_below = end;
+    }
     Ok(Partition::new(
         topic,
         id,
@@ -100,6 +117,7 @@ pub(crate) fn load_partition(
         Log {
             segments,
             producers,
+            deleted_below,
         },
         metrics.clone(),
     ))

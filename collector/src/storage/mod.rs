@@ -7,6 +7,7 @@
 //!   .clean_shutdown       written last by a clean shutdown, removed at start
 //!   topics.json           topic ids, partition counts, config overrides
 //!   <topic>-<partition>/  00000000000000000000.log / .index / .timeindex ...
+//!                         log-start-offset (after DeleteRecords)
 //! ```
 //! `Storage` is thread-safe; every method may be called from any thread.
 //! Appends block (fsync); async callers use `spawn_blocking`.
@@ -14,6 +15,7 @@
 mod group_commit;
 pub mod index;
 pub mod loader;
+mod log_start;
 pub mod partition;
 pub mod producer;
 pub mod segment;
@@ -401,6 +403,12 @@ impl Storage {
     /// Appends producer batches to a partition; see [`Partition::append`].
     pub fn append(&self, topic: &str, partition: i32, batches: &mut [u8]) -> Result<AppendInfo> {
         self.partition(topic, partition)?.append(batches)
+    }
+
+    /// Advances a partition's log start offset (Kafka's DeleteRecords); see
+    /// [`Partition::delete_records`].
+    pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        self.partition(topic, partition)?.delete_records(offset)
     }
 
     /// Reads whole batches from a partition; see [`Partition::read`].

@@ -63,6 +63,9 @@ pub struct ReadResult {
 pub(crate) struct Log {
     pub(crate) segments: BTreeMap<i64, Segment>,
     pub(crate) producers: ProducerState,
+    /// The start DeleteRecords set (0 if never), checkpointed in
+    /// `log-start-offset`; at most the log end offset.
+    pub(crate) deleted_below: i64,
 }
 
 impl Log {
@@ -78,12 +81,15 @@ impl Log {
             .next_back()
             .expect("a log always has an active segment")
     }
+    /// The first offset served: past the segments retention deleted and
+    /// the records DeleteRecords deleted.
     fn start_offset(&self) -> i64 {
-        *self
+        let first = *self
             .segments
             .keys()
             .next()
-            .expect("a log always has a segment")
+            .expect("a log always has a segment");
+        first.max(self.deleted_below)
     }
     fn end_offset(&self) -> i64 {
         self.active().next_offset()
@@ -565,21 +571,26 @@ impl Partition {
     /// timestamp)`, or `None` if every record is older (ListOffsets by time).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let hw = self.high_watermark();
-        let (file, start, end) = {
+        let (file, start, end, log_start) = {
             let log = lock(&self.log);
+            let log_start = log.start_offset();
             let Some(seg) = log
                 .segments
                 .values()
-                .find(|s| s.max_timestamp() >= timestamp)
+                .find(|s| s.max_timestamp() >= timestamp && s.next_offset() > log_start)
             else {
                 return Ok(None);
             };
-            (seg.file(), seg.time_scan_start(timestamp), seg.size())
+            let from = seg
+                .time_scan_start(timestamp)
+                .max(seg.scan_start(log_start));
+            (seg.file(), from, seg.size(), log_start)
         };
         let io = |e| StorageError::io(self.dir.clone(), e);
-        let Some((pos, header)) =
-            segment::scan_headers(&file, start, end, |h| h.max_timestamp >= timestamp)
-                .map_err(io)?
+        let Some((pos, header)) = segment::scan_headers(&file, start, end, |h| {
+            h.max_timestamp >= timestamp && h.last_offset() >= log_start
+        })
+        .map_err(io)?
         else {
             return Ok(None);
         };
@@ -600,9 +611,12 @@ impl Partition {
         Ok(set
             .records
             .iter()
-            .find(|r| r.timestamp >= timestamp)
+            .find(|r| r.timestamp >= timestamp && r.offset >= log_start)
             .map(|r| (r.offset, r.timestamp))
-            .or(Some((header.base_offset, header.max_timestamp))))
+            .or(Some((
+                header.base_offset.max(log_start),
+                header.max_timestamp,
+            ))))
     }
 
     /// Deletes the oldest segments that are past `retention.ms` (by their
@@ -646,6 +660,56 @@ impl Partition {
             tracing::info!(topic = %self.topic, partition = self.id, base_offset = seg.base_offset(), "retention deleted segment");
         }
         Ok(removed.len())
+    }
+
+    /// Kafka's DeleteRecords: makes `offset` the log start offset (-1 means
+    /// the high watermark), so records below it are no longer served. The
+    /// new start is checkpointed durably before it is served; segments
+    /// wholly below it are deleted (never the active one). An offset below
+    /// the current start changes nothing; one above the high watermark is
+    /// out of range. Returns the log start offset afterwards (the response's
+    /// low watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        let (target, removed) = {
+            let mut log = lock(&self.log);
+            if self.deleted.load(Ordering::Acquire) {
+                return Err(self.unknown());
+            }
+            let hw = self.high_watermark();
+            let target = if offset == -1 { hw } else { offset };
+            if target < 0 || target > hw {
+                return Err(StorageError::OffsetOutOfRange {
+                    topic: self.topic.clone(),
+                    partition: self.id,
+                    offset,
+                    log_start_offset: log.start_offset(),
+                    log_end_offset: hw,
+                });
+            }
+            if target <= log.start_offset() {
+                return Ok(log.start_offset());
+            }
+            super::log_start::save(&self.dir, target)?;
+            log.deleted_below = target;
+            self.metrics.delete_records.inc();
+            let mut removed = Vec::new();
+            while log.segments.len() > 1 {
+                let next_base = *log.segments.keys().nth(1).expect("two segments");
+                if next_base > target {
+                    break;
+                }
+                removed.push(log.segments.pop_first().expect("checked above").1);
+            }
+            (target, removed)
+        };
+        for seg in &removed {
+            seg.delete_files()?;
+            self.topic_metrics.segments.dec();
+            self.topic_metrics.log_size.sub(seg.size() as i64);
+            self.metrics.delete_records_deleted_segments.inc();
+        }
+        tracing::info!(topic = %self.topic, partition = self.id, log_start_offset = target, segments_deleted = removed.len(), "records deleted");
+        Ok(self.log_start_offset())
     }
 
     /// Refuses all further appends and reads; the topic is being deleted.

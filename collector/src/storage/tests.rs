@@ -788,3 +788,66 @@ fn altered_configs_apply_live_persist_and_are_all_or_nothing() {
     assert_eq!((d.overrides, d.config.retention_ms), (shorter, 60000));
     assert_eq!(s.partition("live", 0).unwrap().config().retention_ms, 60000);
 }
+
+#[test]
+fn delete_records_moves_the_start_inside_a_segment_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, metrics) = open_with(dir.path(), |_| {});
+    s.create_topic("dr", 1, configs(&[("segment.bytes", "2048")]), false)
+        .unwrap();
+    let p = s.partition("dr", 0).unwrap();
+    let t0 = now_ms();
+    for i in 0..30 {
+        p.append(&mut encode_batch(4, 100, t0 + i)).unwrap();
+    }
+    let end = p.log_end_offset();
+    assert_eq!(end, 120);
+    let segments = p.segment_count();
+    assert!(segments > 3);
+
+    // Beyond the high watermark, or negative: out of range, nothing moves.
+    for bad in [end + 1, -2] {
+        assert_eq!(s.delete_records("dr", 0, bad).unwrap_err().kafka_code(), 1);
+    }
+    assert_eq!(s.delete_records("dr", 1, 0).unwrap_err().kafka_code(), 3);
+    assert_eq!(s.delete_records("nope", 0, 0).unwrap_err().kafka_code(), 3);
+    assert_eq!(p.log_start_offset(), 0);
+
+    // Inside a batch, inside a segment: the start is exactly that offset.
+    let second = p.segment_base_offsets()[1];
+    let target = second + 6;
+    assert_eq!(s.delete_records("dr", 0, target).unwrap(), target);
+    assert_eq!(p.log_start_offset(), target);
+    assert_eq!(p.segment_count(), segments - 1, "the first segment is gone");
+    assert_eq!(p.read(target - 1, 1000).unwrap_err().kafka_code(), 1);
+    let rest = read_all(&p, target);
+    assert_eq!(rest.first().unwrap().0, target);
+    assert_eq!(rest.len() as i64, end - target);
+    // Offsets by time never answer below the start.
+    assert_eq!(p.offset_for_timestamp(t0).unwrap().unwrap().0, target);
+    // Moving backwards is a no-op that reports the start.
+    assert_eq!(s.delete_records("dr", 0, 3).unwrap(), target);
+    assert!(metrics
+        .render()
+        .contains("logship_collector_log_delete_records_total 1"));
+
+    // Survives a crash (no clean shutdown marker) and a clean restart.
+    drop(p);
+    drop(s);
+    let s = open(dir.path());
+    let p = s.partition("dr", 0).unwrap();
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (target, end));
+    assert_eq!(p.read(target - 1, 1000).unwrap_err().kafka_code(), 1);
+    // -1 is the high watermark: everything goes, the active segment stays.
+    assert_eq!(s.delete_records("dr", 0, -1).unwrap(), end);
+    assert_eq!(p.segment_count(), 1);
+    assert!(p.read(end, 1000).unwrap().records.is_empty());
+    p.append(&mut encode_batch(2, 10, now_ms())).unwrap();
+    assert_eq!(read_all(&p, end).len(), 2);
+    drop(p);
+    s.close().unwrap();
+    drop(s);
+    let s = open(dir.path());
+    let p = s.partition("dr", 0).unwrap();
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (end, end + 2));
+}
