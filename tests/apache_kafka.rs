@@ -93,6 +93,7 @@ fn main_class(script: &str) -> &'static str {
         "kafka-console-consumer" => "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "kafka-consumer-groups" => "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         "kafka-configs" => "org.apache.kafka.tools.ConfigCommand",
+        "kafka-delete-records" => "org.apache.kafka.tools.DeleteRecordsCommand",
         "kafka-get-offsets" => "org.apache.kafka.tools.GetOffsetShell",
         "kafka-producer-perf-test" => "org.apache.kafka.tools.ProducerPerformance",
         "kafka-consumer-perf-test" => "org.apache.kafka.tools.ConsumerPerformance",

@@ -32,4 +32,5 @@ mod static_groups;
 mod storage_crash;
 mod systemd;
 mod tls;
+mod topic_configs;
 mod util;

@@ -354,6 +354,52 @@ async fn alter(
     delete: &[String],
 ) -> Result<()> {
     let admin = admin(connection)?;
+    // DescribeConfigs' per-resource errors are not surfaced by rust-rdkafka
+    // either: look the topic up in the metadata first.
+    if !all_topics(&admin)?.iter().any(|t| t.name == name) {
+        bail!("topic {name} does not exist");
+    }
+    let current = topic_overrides(&admin, name).await?;
+    let next = altered_overrides(current, set, delete)?;
+    let mut change = AlterConfig::new(ResourceSpecifier::Topic(name));
+    for (k, v) in &next {
+        change = change.set(k, v);
+    }
+    let results = admin
+        .alter_configs([&change], &options())
+        .await
+        .map_err(kafka)
+        .with_context(|| format!("altering the configs of topic {name}"))?;
+    for result in results {
+        if let Err((_, code)) = result {
+            bail!("altering the configs of topic {name}: {code}");
+        }
+    }
+    // rust-rdkafka (0.39) reports a resource's AlterConfigs error as a
+    // success, so the outcome is read back: the broker applies a resource's
+    // configs all or nothing, and refuses an unknown name or a bad value.
+    let now = topic_overrides(&admin, name).await?;
+    let same = now.len() == next.len()
+        && next
+            .iter()
+            .all(|(k, v)| now.get(k).is_some_and(|n| n.trim() == v.trim()));
+    if !same {
+        let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+        bail!(
+            "altering the configs of topic {name}: the broker refused {} (an unknown config \
+             name or an invalid value); nothing was changed",
+            keys.join(", ")
+        );
+    }
+    println!("Completed updating config for topic {name}.");
+    Ok(())
+}
+
+/// The configs set on topic `name` itself (source: dynamic topic config).
+async fn topic_overrides(
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+) -> Result<BTreeMap<String, String>> {
     let described = admin
         .describe_configs([&ResourceSpecifier::Topic(name)], &options())
         .await
@@ -369,37 +415,12 @@ async fn alter(
             }
             code => anyhow::anyhow!("describing the configs of topic {name}: {code}"),
         })?;
-    let current: BTreeMap<String, String> = resource
+    Ok(resource
         .entries
         .iter()
         .filter(|e| e.source == ConfigSource::DynamicTopic)
         .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-        .collect();
-    let next = altered_overrides(current, set, delete)?;
-    let mut change = AlterConfig::new(ResourceSpecifier::Topic(name));
-    for (k, v) in &next {
-        change = change.set(k, v);
-    }
-    let results = admin
-        .alter_configs([&change], &options())
-        .await
-        .map_err(kafka)
-        .with_context(|| format!("altering the configs of topic {name}"))?;
-    for result in results {
-        match result {
-            Ok(_) => println!("Completed updating config for topic {name}."),
-            Err((_, RDKafkaErrorCode::InvalidConfig)) => {
-                let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
-                bail!(
-                    "altering the configs of topic {name}: the broker refused {} (an unknown \
-                     config name or an invalid value); nothing was changed",
-                    keys.join(", ")
-                )
-            }
-            Err((_, code)) => bail!("altering the configs of topic {name}: {code}"),
-        }
-    }
-    Ok(())
+        .collect())
 }
 
 async fn delete(connection: &Connection, names: &[String], if_exists: bool) -> Result<()> {
