@@ -159,6 +159,10 @@ def kafka_python(bootstrap, topic):
     # Both keys: kafka-python 2 sends AlterConfigs, which replaces the set.
     assert alter({"retention.ms": "7200000", "segment.bytes": "1024"}) == 0
     assert configs()["retention.ms"] == "7200000"
+    if v3:  # 3.x shows the type DescribeConfigs v3+ reports
+        res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        types = {k: v["config_type"] for k, v in res["topic"][topic].items()}
+        assert types == {"retention.ms": "LONG", "segment.bytes": "INT"}, types
     # A bad value: refused, and the override set is unchanged.
     assert alter({"retention.ms": "1", "segment.bytes": "soon"}) == 40
     cfg = configs()

@@ -12,7 +12,7 @@ use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::{Broker, NODE_ID};
-use crate::storage::topic::{broker_synonym, CONFIG_KEYS};
+use crate::storage::topic::{broker_synonym, config_type, CONFIG_KEYS};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -77,7 +77,7 @@ pub fn handle(
                                 } else {
                                     (SOURCE_DEFAULT, default().into_iter().collect())
                                 };
-                                let e = entry(k, value, source);
+                                let e = entry(k, value, source).with_config_type(config_type(k));
                                 if req.include_synonyms {
                                     e.with_synonyms(synonyms)
                                 } else {

@@ -81,6 +81,17 @@ pub fn broker_synonym(key: &str) -> Option<&'static str> {
     })
 }
 
+/// The type DescribeConfigs (v3+) reports for topic config `key`, as
+/// Kafka's LogConfig declares it (3 INT, 5 LONG, 7 LIST; 0 unknown).
+pub fn config_type(key: &str) -> i8 {
+    match key {
+        "index.interval.bytes" | "max.message.bytes" | "segment.bytes" => 3,
+        "retention.bytes" | "retention.ms" | "segment.ms" => 5,
+        "cleanup.policy" => 7,
+        _ => 0,
+    }
+}
+
 /// Whether `key` holds a comma-separated list (IncrementalAlterConfigs'
 /// APPEND and SUBTRACT apply only to these).
 pub fn is_list_config(key: &str) -> bool {
