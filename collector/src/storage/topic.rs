@@ -82,9 +82,10 @@ pub fn broker_synonym(key: &str) -> Option<&'static str> {
 }
 
 /// The type DescribeConfigs (v3+) reports for topic config `key`, as
-/// Kafka's LogConfig declares it (3 INT, 5 LONG, 7 LIST; 0 unknown).
+/// Kafka's LogConfig declares it (2 STRING, 3 INT, 5 LONG, 7 LIST; 0 unknown).
 pub fn config_type(key: &str) -> i8 {
     match key {
+        "message.timestamp.type" => 2,
         "index.interval.bytes" | "max.message.bytes" | "segment.bytes" => 3,
         "retention.bytes" | "retention.ms" | "segment.ms" => 5,
         "cleanup.policy" => 7,
