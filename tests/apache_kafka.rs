@@ -310,6 +310,12 @@ impl ApacheKafka {
         all.join(",")
     }
 
+    /// The log of the first node (a single node's log): the broker's own
+    /// account of group rebalances, among the rest.
+    pub fn server_log(&self) -> PathBuf {
+        self.nodes[0].log()
+    }
+
     fn index(&self, id: u32) -> usize {
         self.nodes.iter().position(|n| n.id == id).unwrap()
     }

@@ -1,13 +1,20 @@
 """Consumer groups with confluent-kafka (librdkafka): KIP-345 static
-membership and KIP-429 cooperative rebalancing, against a logship collector.
+membership and KIP-429 cooperative rebalancing, against a logship collector
+or an Apache Kafka broker.
 
-usage: static_groups.py SCENARIO BOOTSTRAP METRICS_URL
+usage: static_groups.py SCENARIO BOOTSTRAP ROUNDS
 SCENARIO: fencing | restart | cooperative
+ROUNDS: the collector's metrics URL (http://...), or the path of a one-node
+Apache Kafka's server.log
 
 Each scenario asserts; a failure exits non-zero with a traceback. Prints
-"ok SCENARIO" at the end. Rebalance rounds are read from the collector's
-logship_collector_group_rebalances_total; the expected numbers are what
-Kafka's classic protocol yields (KIP-345, KIP-429), derived in comments.
+"ok SCENARIO" at the end, and before it a transcript (lines starting "= ")
+of what must read the same against the collector and Kafka: rounds,
+callbacks and partitions moved, step by step. Rebalance rounds are read from
+the collector's logship_collector_group_rebalances_total, or counted in
+Kafka's log (its "Preparing to rebalance group G" lines, one per round); the
+expected numbers are what Kafka's classic protocol yields (KIP-345, KIP-429),
+derived in comments.
 """
 import os
 import subprocess
@@ -23,15 +30,37 @@ from confluent_kafka.admin import AdminClient, NewTopic
 SESSION_MS = 6000
 
 
-def rebalances(metrics_url):
-    total = 0
-    for line in urllib.request.urlopen(metrics_url, timeout=10).read().decode().splitlines():
-        if line.startswith("logship_collector_group_rebalances_total{"):
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+class Rounds:
+    """Rebalance rounds started, from the collector's metrics (all groups: a
+    scenario runs against a collector of its own) or from Kafka's log (the
+    group's own)."""
+
+    def __init__(self, source):
+        self.collector = source.startswith("http://") or source.startswith("https://")
+        self.source = source
+        self.group = None
+
+    def __call__(self):
+        if self.collector:
+            total = 0
+            for line in urllib.request.urlopen(self.source, timeout=10).read().decode().splitlines():
+                if line.startswith("logship_collector_group_rebalances_total{"):
+                    total += int(float(line.rsplit(" ", 1)[1]))
+            return total
+        with open(self.source, encoding="utf-8", errors="replace") as f:
+            needle = f"Preparing to rebalance group {self.group} in state"
+            return sum(1 for line in f if needle in line)
 
 
-def metric(metrics_url, series):
+def rebalances(rounds):
+    return rounds()
+
+
+def metric(rounds, series):
+    """A collector metric; None against Kafka."""
+    if not rounds.collector:
+        return None
+    metrics_url = rounds.source
     for line in urllib.request.urlopen(metrics_url, timeout=10).read().decode().splitlines():
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
@@ -154,32 +183,33 @@ def wait(what, cond, limit=30):
         time.sleep(0.05)
 
 
-def settle(metrics_url, quiet=1.5, limit=30):
+def settle(rounds, quiet=1.5, limit=30):
     """Waits until no rebalance has started for `quiet` seconds."""
     deadline = time.time() + limit
-    last, since = rebalances(metrics_url), time.time()
+    last, since = rebalances(rounds), time.time()
     while time.time() - since < quiet:
         assert time.time() < deadline, "the group never settled"
         time.sleep(0.1)
-        now = rebalances(metrics_url)
+        now = rebalances(rounds)
         if now != last:
             last, since = now, time.time()
     return last
 
 
-def fencing(bootstrap, metrics_url):
+def fencing(bootstrap, rounds):
     """A and B static; B' starts with B's instance id. As with Kafka: B' takes
     B's partitions in the same generation (no rebalance: A's callbacks do not
     move), and B's next group request is answered FENCED_INSTANCE_ID, which
     librdkafka raises as a fatal error."""
     topic = create_topic(bootstrap, 4)
     group = "fence-" + uuid.uuid4().hex[:8]
+    rounds.group = group
     a = Member(bootstrap, group, [topic], instance="a")
     b = Member(bootstrap, group, [topic], instance="b")
     wait("a and b sharing four partitions", lambda: len(a.parts()) == 2 and len(b.parts()) == 2)
-    before = settle(metrics_url)
+    before = settle(rounds)
     a_calls, b_parts = a.calls(), b.parts()
-    fenced_before = metric(metrics_url, "logship_collector_group_fenced_members_total")
+    fenced_before = metric(rounds, "logship_collector_group_fenced_members_total")
 
     b2 = Member(bootstrap, group, [topic], instance="b")
     wait("b' to take b's partitions", lambda: b2.parts() == b_parts)
@@ -191,38 +221,44 @@ def fencing(bootstrap, metrics_url):
     fenced_text = KafkaError(KafkaError.FENCED_INSTANCE_ID).str()
     assert err.code() == KafkaError._FATAL and fenced_text in str(err), (err.code(), str(err))
     time.sleep(2)
-    assert rebalances(metrics_url) == before, "a replacement in a Stable group must not rebalance"
+    assert rebalances(rounds) == before, "a replacement in a Stable group must not rebalance"
     assert a.calls() == a_calls, f"a was disturbed: {a.calls()[len(a_calls):]}"
     assert a.parts() | b2.parts() == {(topic, p) for p in range(4)}
     assert not b2.fatal() and not a.fatal(), (a.errors, b2.errors)
-    assert metric(metrics_url, "logship_collector_group_fenced_members_total") == fenced_before + 1
-    assert metric(metrics_url, 'logship_collector_group_members{kind="static"}') == 2
+    if rounds.collector:
+        assert metric(rounds, "logship_collector_group_fenced_members_total") == fenced_before + 1
+        assert metric(rounds, 'logship_collector_group_members{kind="static"}') == 2
+    print(f"= fencing: b' took b's {len(b_parts)} partitions, {rebalances(rounds) - before} round(s), "
+          f"{len(a.calls()) - len(a_calls)} callback(s) for a, b fatal {err.code()}")
     b.close(leave=False)
     b2.close()
     a.close()
     print("fenced:", KafkaError.FENCED_INSTANCE_ID, str(err))
 
 
-def restart(bootstrap, metrics_url):
+def restart(bootstrap, rounds):
     """B restarts (new process, same instance id) within session.timeout.ms:
     it gets its partitions back with no rebalance. Then B stops for good: the
     group rebalances once, when its session expires, and A takes everything."""
     topic = create_topic(bootstrap, 4)
     group = "restart-" + uuid.uuid4().hex[:8]
+    rounds.group = group
     a = Member(bootstrap, group, [topic], instance="a")
     b = Member(bootstrap, group, [topic], instance="b")
     wait("a and b sharing four partitions", lambda: len(a.parts()) == 2 and len(b.parts()) == 2)
-    before = settle(metrics_url)
+    before = settle(rounds)
     a_calls, b_parts = a.calls(), b.parts()
     b.close()  # static: no LeaveGroup
     time.sleep(1)
-    assert rebalances(metrics_url) == before, "closing a static member must not rebalance"
+    assert rebalances(rounds) == before, "closing a static member must not rebalance"
     b2 = Member(bootstrap, group, [topic], instance="b")
     wait("the restarted b to get its partitions back", lambda: b2.parts() == b_parts)
     time.sleep(2)
-    assert rebalances(metrics_url) == before, "a restart within the session timeout must not rebalance"
+    assert rebalances(rounds) == before, "a restart within the session timeout must not rebalance"
     assert a.calls() == a_calls, f"a was disturbed: {a.calls()[len(a_calls):]}"
     assert not a.fatal() and not b2.fatal(), (a.errors, b2.errors)
+    print(f"= restart within the session: {rebalances(rounds) - before} round(s), "
+          f"{len(a.calls()) - len(a_calls)} callback(s) for a, b's {len(b_parts)} partitions back")
 
     stopped = time.time()
     b2.close()
@@ -232,12 +268,14 @@ def restart(bootstrap, metrics_url):
     assert waited >= SESSION_MS / 1000 - 0.5, f"rebalanced after {waited:.1f}s, before the session timeout"
     # Eager range assignment: one round, in which a revokes its two and is
     # assigned all four.
-    assert settle(metrics_url) == before + 1
+    assert settle(rounds) == before + 1
     assert a.calls()[len(a_calls):] == [("revoke", a_calls[-1][1]), ("assign", everything)], a.calls()
+    print(f"= b stops: {settle(rounds) - before} round(s) after the session timeout, a: "
+          + ", ".join(f"{kind} {len(ps)}" for kind, ps in a.calls()[len(a_calls):]))
     a.close()
 
 
-def cooperative(bootstrap, metrics_url):
+def cooperative(bootstrap, rounds):
     """KIP-429 with librdkafka's cooperative-sticky assignor: rebalance
     rounds (generations started) and the callbacks that move partitions.
     The rounds Kafka's protocol yields, with group.initial.rebalance.delay.ms
@@ -259,21 +297,26 @@ def cooperative(bootstrap, metrics_url):
     t1 = create_topic(bootstrap, 4)
     t2 = create_topic(bootstrap, 2)
     group = "coop-" + uuid.uuid4().hex[:8]
+    rounds.group = group
     strategy = "cooperative-sticky"
     all_t1 = {(t1, p) for p in range(4)}
+
+    rounds_of = rounds
+    names = {}
 
     def moving(m, since):
         return [c for c in m.calls()[since:] if c[1]]
 
     def step(name, members, action, cond, rounds, limit=30):
-        n0 = settle(metrics_url, quiet=1.0)
+        n0 = settle(rounds_of, quiet=1.0)
         before = {m: (m.parts(), len(m.calls())) for m in members}
         start = time.time()
         action()
         wait(name, cond, limit)
         took = time.time() - start
-        got = settle(metrics_url) - n0
+        got = settle(rounds_of) - n0
         assert got == rounds, f"{name}: {got} rounds, expected {rounds}"
+        moved, seen = 0, []
         for m, (old, k) in before.items():
             if m.closed:
                 continue
@@ -282,15 +325,21 @@ def cooperative(bootstrap, metrics_url):
             revoked = sorted(p for kind, ps in moving(m, k) if kind != "assign" for p in ps)
             assert assigned == sorted(new - old), f"{name}: assigned {assigned}, gained {new - old}: {m.calls()}"
             assert revoked == sorted(old - new), f"{name}: revoked {revoked}, lost {old - new}: {m.calls()}"
+            moved += len(assigned)
+            kinds = [kind for kind, _ in moving(m, k)]
+            seen.append(f"{names[m]} " + " ".join(f"{kind} {kinds.count(kind)}" for kind in ("assign", "revoke", "lost")))
         print(f"{name}: {rounds} round(s) in {took:.2f}s", flush=True)
+        print(f"= {name}: {got} round(s), moved {moved}; " + "; ".join(seen), flush=True)
 
     c1 = Member(bootstrap, group, [t1], strategy=strategy)
+    names[c1] = "c1"
     wait("c1 assigned", lambda: c1.parts() == all_t1)
     c2 = None
 
     def join_c2():
         nonlocal c2
         c2 = Member(bootstrap, group, [t1], strategy=strategy)
+        names[c2] = "c2"
 
     step("c2 joins", [c1], join_c2, lambda: c2 is not None and len(c2.parts()) == 2 and len(c1.parts()) == 2, 2)
     assert moving(c2, 0) == [("assign", sorted(c2.parts()))], c2.calls()
@@ -326,6 +375,6 @@ def member(bootstrap, group, topic, strategy):
 if __name__ == "__main__":
     if sys.argv[1] == "member":
         member(*sys.argv[2:6])
-    scenario, bootstrap, metrics_url = sys.argv[1:4]
-    {"fencing": fencing, "restart": restart, "cooperative": cooperative}[scenario](bootstrap, metrics_url)
+    scenario, bootstrap, source = sys.argv[1:4]
+    {"fencing": fencing, "restart": restart, "cooperative": cooperative}[scenario](bootstrap, Rounds(source))
     print("ok", scenario)
