@@ -30,31 +30,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/logship-kafka-bench.XXXXXX")
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 
-start_collector() {
-  rm -rf "$work/data"
-  cat > "$work/c.yaml" <<YAML
-collector:
-  data_dir: $work/data
-  kafka:
-    listen: 127.0.0.1:19392
-  http:
-    listen: 127.0.0.1:19380
-YAML
-  "$BIN/logship" run --config "$work/c.yaml" 2> "$work/collector.log" &
-  COLLECTOR=$!
-  for _ in $(seq 100); do
-    grep -q "collector ready" "$work/collector.log" && return
-    sleep 0.1
-  done
-  echo "collector did not start" >&2; cat "$work/collector.log" >&2; exit 1
-}
-
-stop_collector() {
-  PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$COLLECTOR/status")
-  kill "$COLLECTOR"; wait "$COLLECTOR" || true
-}
-
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+. bench/kafka-lib.sh
 
 results="$work/results.tsv"
 for rep in $(seq "$REPS"); do
@@ -67,7 +43,7 @@ for rep in $(seq "$REPS"); do
     p=$("$BIN/logship-bench" kafka-produce --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n" --record-bytes "$size" --acks all)
     c=$("$BIN/logship-bench" kafka-consume --bootstrap-server 127.0.0.1:19392 --topic "load$size" --records "$n")
     # Peak RSS of the produce + consume run (before the extra topic below).
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$COLLECTOR/status")
+    rss=$(peak_rss_kb "$COLLECTOR")
     # The same records read by two consumers (threads), one partition each,
     # as kafka-consumer-perf-test --threads 2: the collector's side of the
     # consume rate, less bound by one client's per-message cost.
