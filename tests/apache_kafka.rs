@@ -8,10 +8,10 @@
 //! Every JVM gets a capped heap; a broker's log is kept in its directory,
 //! and a test that fails keeps the whole directory and prints where.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, free_port};

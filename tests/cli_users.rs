@@ -3,10 +3,9 @@
 //! passwords, and the credentials it writes accepted by the collector's
 //! SCRAM and PLAIN checks.
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use logship_collector::auth::credentials::PlainCheck;
 use logship_collector::auth::{CredentialStore, ScramMechanism};
