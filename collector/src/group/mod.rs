@@ -151,9 +151,13 @@ impl Coordinator {
         assignments: Vec<(String, Bytes)>,
     ) -> Reply<SyncResult> {
         match self.group(group) {
-            Some(g) => self
-                .lock(&g)
-                .sync(member_id, instance_id, generation, assignments),
+            Some(g) => self.lock(&g).sync(
+                member_id,
+                instance_id,
+                generation,
+                assignments,
+                Instant::now(),
+            ),
             None => Reply::Now(SyncResult {
                 error: state::UNKNOWN_MEMBER_ID,
                 ..Default::default()

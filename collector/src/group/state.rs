@@ -39,6 +39,15 @@ pub const REBALANCE_IN_PROGRESS: i16 = ResponseError::RebalanceInProgress.code()
 pub const MEMBER_ID_REQUIRED: i16 = ResponseError::MemberIdRequired.code();
 pub const FENCED_INSTANCE_ID: i16 = ResponseError::FencedInstanceId.code();
 
+/// How long the leader's SyncGroup answer waits for the followers that have
+/// not fetched their assignment yet. Kafka answers the leader only once the
+/// assignment is written to its log, by when the followers' SyncGroups
+/// (sent as soon as their JoinGroup answers arrive) are in; answering the
+/// leader at once would let a cooperative leader revoke and rejoin before a
+/// slow follower synced, costing that follower its assignment and the group
+/// an extra rebalance.
+pub const LEADER_SYNC_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Empty,
@@ -158,6 +167,9 @@ pub struct Member {
     pub last_heartbeat: Instant,
     awaiting_join: Option<oneshot::Sender<JoinResult>>,
     awaiting_sync: Option<oneshot::Sender<SyncResult>>,
+    /// Whether the member has fetched this generation's assignment (or is
+    /// not expected to: it did not rejoin).
+    synced: bool,
 }
 
 impl Member {
@@ -218,6 +230,9 @@ pub struct Group {
     pending: HashMap<String, Instant>,
     rebalance_deadline: Option<Instant>,
     initial_delay_until: Option<Instant>,
+    /// Until when the leader's SyncGroup answer (held in its
+    /// `awaiting_sync`) waits for the followers: see [`LEADER_SYNC_GRACE`].
+    leader_sync_until: Option<Instant>,
     pub offsets: GroupOffsets,
     /// Rebalances and fencings since the coordinator last drained them.
     pub events: Vec<Event>,
@@ -236,6 +251,7 @@ impl Group {
             pending: HashMap::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
+            leader_sync_until: None,
             offsets: GroupOffsets::new(),
             events: Vec::new(),
         }
@@ -397,6 +413,7 @@ impl Group {
             last_heartbeat: now,
             awaiting_join: Some(tx),
             awaiting_sync: None,
+            synced: false,
         });
         if self.state == State::PreparingRebalance {
             // New arrivals during the initial delay extend it (up to the
@@ -431,6 +448,7 @@ impl Group {
         now: Instant,
         s: &GroupSettings,
     ) -> Reply<JoinResult> {
+        self.release_leader_sync(now, true);
         let previous_leader = self.leader.clone().unwrap_or_default();
         tracing::info!(
             group = %self.id,
@@ -502,6 +520,7 @@ impl Group {
     }
 
     fn prepare_rebalance(&mut self, now: Instant, s: &GroupSettings, cause: Cause) {
+        self.release_leader_sync(now, true);
         if self.state == State::CompletingRebalance {
             for m in &mut self.members {
                 if let Some(tx) = m.awaiting_sync.take() {
@@ -586,6 +605,7 @@ impl Group {
             let m = self.member_mut(&id).expect("listed above");
             m.last_heartbeat = now;
             m.assignment = Bytes::new();
+            m.synced = m.awaiting_join.is_none();
             if let Some(tx) = m.awaiting_join.take() {
                 let _ = tx.send(result);
             }
@@ -650,6 +670,7 @@ impl Group {
         instance_id: Option<&str>,
         generation: i32,
         assignments: Vec<(String, Bytes)>,
+        now: Instant,
     ) -> Reply<SyncResult> {
         let error = |error| {
             Reply::Now(SyncResult {
@@ -662,19 +683,29 @@ impl Group {
         }
         match self.state {
             State::PreparingRebalance => error(REBALANCE_IN_PROGRESS),
-            State::Stable => Reply::Now(self.sync_result(member_id)),
+            State::Stable => {
+                self.member_mut(member_id).expect("checked").synced = true;
+                let result = self.sync_result(member_id);
+                self.release_leader_sync(now, false);
+                Reply::Now(result)
+            }
             State::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
-                self.member_mut(member_id).expect("checked").awaiting_sync = Some(tx);
+                let m = self.member_mut(member_id).expect("checked");
+                m.awaiting_sync = Some(tx);
+                m.synced = true;
                 if self.is_leader(member_id) {
                     let mut assignments: HashMap<String, Bytes> = assignments.into_iter().collect();
                     for m in &mut self.members {
                         m.assignment = assignments.remove(&m.id).unwrap_or_default();
                     }
                     self.state = State::Stable;
+                    // The followers that asked get their assignment now;
+                    // the leader's answer waits for the others.
                     let results: Vec<(String, SyncResult)> = self
                         .members
                         .iter()
+                        .filter(|m| m.id != member_id)
                         .map(|m| (m.id.clone(), self.sync_result(&m.id)))
                         .collect();
                     for (id, result) in results {
@@ -683,10 +714,35 @@ impl Group {
                             let _ = tx.send(result);
                         }
                     }
+                    self.leader_sync_until = Some(now + LEADER_SYNC_GRACE);
+                    self.release_leader_sync(now, false);
                 }
                 Reply::Later(rx)
             }
             State::Empty | State::Dead => error(UNKNOWN_MEMBER_ID),
+        }
+    }
+
+    /// Answers the leader's held SyncGroup once every follower has fetched
+    /// its assignment, when the grace is over, or (`force`) because the
+    /// group is about to change.
+    fn release_leader_sync(&mut self, now: Instant, force: bool) {
+        let Some(until) = self.leader_sync_until else {
+            return;
+        };
+        if !force && now < until && !self.members.iter().all(|m| m.synced) {
+            return;
+        }
+        self.leader_sync_until = None;
+        let Some(leader) = self.leader.clone() else {
+            return;
+        };
+        let result = self.sync_result(&leader);
+        if let Some(tx) = self
+            .member_mut(&leader)
+            .and_then(|m| m.awaiting_sync.take())
+        {
+            let _ = tx.send(result);
         }
     }
 
@@ -768,6 +824,7 @@ impl Group {
         let Some(i) = self.members.iter().position(|m| m.id == member_id) else {
             return false;
         };
+        self.release_leader_sync(now, true);
         let gone = self.members.remove(i);
         if let Some(tx) = gone.awaiting_join {
             let _ = tx.send(JoinResult {
@@ -786,6 +843,7 @@ impl Group {
 
     /// Session expiry and rebalance deadlines; called periodically.
     pub fn tick(&mut self, now: Instant, s: &GroupSettings) {
+        self.release_leader_sync(now, false);
         self.pending.retain(|_, until| *until > now);
         let expired: Vec<String> = self
             .members

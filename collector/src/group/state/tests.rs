@@ -56,6 +56,7 @@ fn member_id_required_then_join_sync_stable() {
         None,
         1,
         vec![(r.member_id.clone(), Bytes::from_static(b"a"))],
+        t,
     ) else {
         panic!()
     };
@@ -76,6 +77,76 @@ fn member_id_required_then_join_sync_stable() {
     );
 }
 
+/// Two dynamic members "a" (the leader) and "b" joined generation 2 of a
+/// group that is now CompletingRebalance; returns their member ids.
+fn completing_pair(g: &mut Group, t: Instant) -> (String, String) {
+    let s = settings();
+    let mut a = req("");
+    a.require_known_member_id = false;
+    let Reply::Later(mut rx) = g.join(a, t, &s) else {
+        panic!()
+    };
+    let a = rx.try_recv().unwrap().member_id;
+    let _ = synced(g.sync(&a, None, 1, vec![], t));
+    let mut b = req("");
+    b.require_known_member_id = false;
+    let Reply::Later(mut brx) = g.join(b, t, &s) else {
+        panic!()
+    };
+    let Reply::Later(mut arx) = g.join(req(&a), t, &s) else {
+        panic!()
+    };
+    assert_eq!(arx.try_recv().unwrap().generation, 2);
+    let b = brx.try_recv().unwrap().member_id;
+    assert_eq!(g.state, State::CompletingRebalance);
+    (a, b)
+}
+
+#[test]
+fn the_leaders_sync_answer_waits_for_the_followers_or_the_grace() {
+    let t = Instant::now();
+    let assignments = |a: &str, b: &str| {
+        vec![
+            (a.to_owned(), Bytes::from_static(b"a-part")),
+            (b.to_owned(), Bytes::from_static(b"b-part")),
+        ]
+    };
+    // The follower syncs late: the leader hears back only after it did.
+    let mut g = Group::new("g");
+    let (a, b) = completing_pair(&mut g, t);
+    let Reply::Later(mut arx) = g.sync(&a, None, 2, assignments(&a, &b), t) else {
+        panic!()
+    };
+    assert_eq!(g.state, State::Stable);
+    assert!(arx.try_recv().is_err(), "held until b has its assignment");
+    assert_eq!(
+        &synced(g.sync(&b, None, 2, vec![], t)).assignment[..],
+        b"b-part"
+    );
+    assert_eq!(&arx.try_recv().unwrap().assignment[..], b"a-part");
+
+    // The follower never syncs: the grace ends the wait.
+    let mut g = Group::new("g");
+    let (a, b) = completing_pair(&mut g, t);
+    let Reply::Later(mut arx) = g.sync(&a, None, 2, assignments(&a, &b), t) else {
+        panic!()
+    };
+    g.tick(t + LEADER_SYNC_GRACE / 2, &settings());
+    assert!(arx.try_recv().is_err());
+    g.tick(t + LEADER_SYNC_GRACE, &settings());
+    assert_eq!(&arx.try_recv().unwrap().assignment[..], b"a-part");
+
+    // A rebalance meanwhile answers the leader at once, with its assignment.
+    let mut g = Group::new("g");
+    let (a, b) = completing_pair(&mut g, t);
+    let Reply::Later(mut arx) = g.sync(&a, None, 2, assignments(&a, &b), t) else {
+        panic!()
+    };
+    assert_eq!(g.leave(&b, None, t, &settings()), NONE);
+    assert_eq!(&arx.try_recv().unwrap().assignment[..], b"a-part");
+    assert_eq!(g.state, State::PreparingRebalance);
+}
+
 #[test]
 fn second_member_triggers_rebalance_and_leave_or_expiry_hands_over() {
     let s = settings();
@@ -87,7 +158,7 @@ fn second_member_triggers_rebalance_and_leave_or_expiry_hands_over() {
         panic!()
     };
     let a = rx.try_recv().unwrap();
-    let _ = g.sync(&a.member_id, None, 1, vec![]);
+    let _ = g.sync(&a.member_id, None, 1, vec![], t);
     assert_eq!(g.state, State::Stable);
     // B joins: the group prepares a rebalance; A's heartbeat says so.
     let mut b = req("");
@@ -104,8 +175,8 @@ fn second_member_triggers_rebalance_and_leave_or_expiry_hands_over() {
     assert_eq!((a2.generation, b2.generation), (2, 2));
     assert_eq!(a2.leader, a.member_id, "the leader keeps leading");
     assert_eq!((a2.members.len(), b2.members.len()), (2, 0));
-    let _ = g.sync(&b2.member_id, None, 2, vec![]);
-    let _ = g.sync(&a.member_id, None, 2, vec![]);
+    let _ = g.sync(&b2.member_id, None, 2, vec![], t);
+    let _ = g.sync(&a.member_id, None, 2, vec![], t);
     assert_eq!(g.state, State::Stable);
     // A's session expires: B must rejoin alone, then leads.
     let later = t + Duration::from_secs(11);
@@ -141,7 +212,7 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     let ids: Vec<String> = g.members.iter().map(|m| m.id.clone()).collect();
     let _ = g.join(req(&ids[0]), t, &s); // generation 2, both members
     assert_eq!((g.generation, g.members.len()), (2, 2));
-    let _ = g.sync(&ids[0], None, 2, vec![]);
+    let _ = g.sync(&ids[0], None, 2, vec![], t);
     assert_eq!(g.state, State::Stable);
     // Only the leader rejoins; after the rebalance timeout the other is dropped.
     let Reply::Later(mut rx) = g.join(req(&ids[0]), t, &s) else {
@@ -214,7 +285,7 @@ fn stable_static_pair(g: &mut Group, t: Instant) -> (String, String) {
         a.error, NONE,
         "a static member needs no MEMBER_ID_REQUIRED round"
     );
-    let _ = g.sync(&a.member_id, Some("a"), 1, vec![]);
+    let _ = g.sync(&a.member_id, Some("a"), 1, vec![], t);
     let Reply::Later(mut brx) = g.join(static_req("", "b"), t, &s) else {
         panic!("b waits for a to rejoin")
     };
@@ -228,11 +299,11 @@ fn stable_static_pair(g: &mut Group, t: Instant) -> (String, String) {
         (a.member_id.clone(), Bytes::from_static(b"a-part")),
         (b.member_id.clone(), Bytes::from_static(b"b-part")),
     ];
-    let Reply::Later(mut bsync) = g.sync(&b.member_id, Some("b"), 2, vec![]) else {
+    let Reply::Later(mut bsync) = g.sync(&b.member_id, Some("b"), 2, vec![], t) else {
         panic!()
     };
     assert_eq!(
-        &synced(g.sync(&a.member_id, Some("a"), 2, assignments)).assignment[..],
+        &synced(g.sync(&a.member_id, Some("a"), 2, assignments, t)).assignment[..],
         b"a-part"
     );
     assert_eq!(&bsync.try_recv().unwrap().assignment[..], b"b-part");
@@ -256,7 +327,7 @@ fn a_new_incarnation_takes_the_assignment_without_a_rebalance_and_fences_the_old
     assert_eq!(g.state, State::Stable, "no rebalance");
     assert_eq!(g.events, vec![Event::Fenced]);
     assert_eq!(
-        &synced(g.sync(&b2.member_id, Some("b"), 2, vec![])).assignment[..],
+        &synced(g.sync(&b2.member_id, Some("b"), 2, vec![], t)).assignment[..],
         b"b-part"
     );
     // The other member notices nothing.
@@ -264,7 +335,7 @@ fn a_new_incarnation_takes_the_assignment_without_a_rebalance_and_fences_the_old
     // B, the old incarnation, is fenced on everything it sends.
     assert_eq!(g.heartbeat(&b, Some("b"), 2, t), FENCED_INSTANCE_ID);
     assert_eq!(
-        synced(g.sync(&b, Some("b"), 2, vec![])).error,
+        synced(g.sync(&b, Some("b"), 2, vec![], t)).error,
         FENCED_INSTANCE_ID
     );
     assert_eq!(g.check_commit(&b, Some("b"), 2), Err(FENCED_INSTANCE_ID));
@@ -288,7 +359,7 @@ fn an_unknown_instance_with_a_member_id_is_an_unknown_member() {
     let (a, _) = stable_static_pair(&mut g, t);
     assert_eq!(g.heartbeat(&a, Some("nobody"), 2, t), UNKNOWN_MEMBER_ID);
     assert_eq!(
-        synced(g.sync(&a, Some("nobody"), 2, vec![])).error,
+        synced(g.sync(&a, Some("nobody"), 2, vec![], t)).error,
         UNKNOWN_MEMBER_ID
     );
     assert_eq!(
@@ -322,7 +393,7 @@ fn the_leaders_restart_keeps_it_leader_without_reassigning_a_stable_group() {
         "leadership moves to the new id"
     );
     assert_eq!(
-        &synced(g.sync(&a2.member_id, Some("a"), 2, vec![])).assignment[..],
+        &synced(g.sync(&a2.member_id, Some("a"), 2, vec![], t)).assignment[..],
         b"a-part"
     );
     assert_eq!(g.state, State::Stable);
@@ -414,7 +485,7 @@ fn a_replacement_fences_the_old_incarnations_waiting_join() {
         .any(|(id, inst, _)| *id == b2.member_id && inst.as_deref() == Some("b")));
     // During CompletingRebalance a replacement restarts the rebalance and
     // the waiting SyncGroup of the old incarnation is fenced.
-    let Reply::Later(mut b2sync) = g.sync(&b2.member_id, Some("b"), 3, vec![]) else {
+    let Reply::Later(mut b2sync) = g.sync(&b2.member_id, Some("b"), 3, vec![], t) else {
         panic!()
     };
     let Reply::Later(_b3rx) = g.join(static_req("", "b"), t, &s) else {
