@@ -263,7 +263,7 @@ async fn reload_on_sighup(
                     "reload: the agent section was removed; it stops with the next restart"
                 ),
                 None => tracing::info!(
-                    "reload: collector settings other than TLS certificates take effect after a restart"
+                    "reload: collector settings other than TLS certificates and SASL credentials take effect after a restart"
                 ),
                 }
             }

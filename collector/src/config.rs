@@ -9,6 +9,7 @@ use std::time::Duration;
 use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
+use crate::auth::SaslMechanism;
 use crate::session::SecurityProtocol;
 use crate::storage::{FlushPolicy, StorageOptions, TopicConfig};
 use crate::tls::TlsConfig;
@@ -34,6 +35,27 @@ pub struct CollectorConfig {
     pub defaults: TopicDefaults,
     #[serde(default)]
     pub groups: GroupsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `collector.auth`: where SASL users come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The SASL credentials file that `logship users` manages (salted
+    /// SCRAM keys, mode 0600). Read at start-up when a `sasl_*` listener
+    /// exists, and again on SIGHUP. Default `<data_dir>/credentials.json`.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl CollectorConfig {
+    /// The credentials file: `auth.credentials_file`, or the default one in
+    /// `data_dir`.
+    pub fn credentials_file(&self) -> PathBuf {
+        crate::auth::credentials::path(&self.data_dir, self.auth.credentials_file.as_deref())
+    }
 }
 
 /// The consumer group coordinator.
@@ -144,6 +166,12 @@ pub struct KafkaConfig {
     /// the TLS handshake too. Default `30s`.
     #[serde(default = "default_request_read_timeout", with = "humantime_serde")]
     pub request_read_timeout: Duration,
+    /// A failed SASL authentication is answered, and its connection closed,
+    /// this much later (Kafka's `connection.failed.authentication.delay.ms`),
+    /// so guessing passwords is slow; other connections are not held up.
+    /// `0s` answers at once. Default `100ms`.
+    #[serde(default = "default_failed_auth_delay", with = "humantime_serde")]
+    pub failed_authentication_delay: Duration,
 }
 
 /// One entry of `collector.kafka.listeners`.
@@ -164,6 +192,11 @@ pub struct ListenerConfig {
     /// Certificate, key and client CA; required for `ssl` and `sasl_ssl`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// On `sasl_*` listeners: the mechanisms offered (Kafka's
+    /// `sasl.enabled.mechanisms`), from `PLAIN`, `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512`. Default: all three.
+    #[serde(default)]
+    pub sasl_mechanisms: Option<Vec<String>>,
 }
 
 impl Default for KafkaConfig {
@@ -177,6 +210,7 @@ impl Default for KafkaConfig {
             max_connections_per_ip: default_max_connections_per_ip(),
             connections_max_idle: default_max_idle(),
             request_read_timeout: default_request_read_timeout(),
+            failed_authentication_delay: default_failed_auth_delay(),
         }
     }
 }
@@ -193,6 +227,7 @@ impl KafkaConfig {
             advertised: self.advertised.clone(),
             security: SecurityProtocol::Plaintext,
             tls: None,
+            sasl_mechanisms: None,
         }]
     }
 
@@ -233,14 +268,7 @@ impl KafkaConfig {
                 }
                 None => None,
             };
-            // Until SaslHandshake/SaslAuthenticate are served, a SASL
-            // listener would let every client in unauthenticated: refuse it.
-            if l.security.sasl() && !SASL_SERVED {
-                return Err(format!(
-                    "{at}: security {} is not available yet (SASL is not served by this build); use ssl with client_auth: required for authenticated clients",
-                    l.security.name()
-                ));
-            }
+            let sasl_mechanisms = validate_mechanisms(&at, l.security, &l.sasl_mechanisms)?;
             match (&l.tls, l.security.tls()) {
                 (Some(tls), true) => tls.validate(&at)?,
                 (None, true) => {
@@ -263,6 +291,7 @@ impl KafkaConfig {
                 advertised,
                 security: l.security,
                 tls: l.tls,
+                sasl_mechanisms,
             });
         }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
@@ -281,9 +310,41 @@ impl KafkaConfig {
     }
 }
 
-/// Whether the Kafka handlers answer SaslHandshake and SaslAuthenticate;
-/// the SASL wiring sets it (and drops the check above).
-const SASL_SERVED: bool = false;
+/// A listener's `sasl_mechanisms`: only on SASL listeners, known names,
+/// at least one, no repeats; all three when not given.
+fn validate_mechanisms(
+    at: &str,
+    security: SecurityProtocol,
+    names: &Option<Vec<String>>,
+) -> Result<Vec<SaslMechanism>, String> {
+    let Some(names) = names else {
+        return Ok(if security.sasl() {
+            SaslMechanism::ALL.to_vec()
+        } else {
+            Vec::new()
+        });
+    };
+    if !security.sasl() {
+        return Err(format!(
+            "{at}: sasl_mechanisms needs security sasl_plaintext or sasl_ssl (this listener is {})",
+            security.name()
+        ));
+    }
+    let mut mechanisms = Vec::new();
+    for name in names {
+        let m = SaslMechanism::from_name(name).ok_or_else(|| {
+            format!("{at}.sasl_mechanisms: unknown mechanism {name:?} (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+        })?;
+        if mechanisms.contains(&m) {
+            return Err(format!("{at}.sasl_mechanisms: {name} is listed twice"));
+        }
+        mechanisms.push(m);
+    }
+    if mechanisms.is_empty() {
+        return Err(format!("{at}.sasl_mechanisms: list at least one mechanism"));
+    }
+    Ok(mechanisms)
+}
 
 /// `host:port` into its parts.
 fn parse_host_port(text: &str) -> Result<(String, u16), String> {
@@ -304,6 +365,9 @@ fn default_max_idle() -> Duration {
 }
 fn default_request_read_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_failed_auth_delay() -> Duration {
+    Duration::from_millis(100)
 }
 
 fn yes() -> bool {
@@ -430,6 +494,7 @@ impl Default for CollectorConfig {
             auto_create_topics: true,
             defaults: TopicDefaults::default(),
             groups: GroupsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -454,6 +519,8 @@ pub struct ValidListener {
     pub security: SecurityProtocol,
     /// Present exactly when `security` is `ssl` or `sasl_ssl`.
     pub tls: Option<TlsConfig>,
+    /// The mechanisms offered; empty exactly when `security` is not SASL.
+    pub sasl_mechanisms: Vec<SaslMechanism>,
 }
 
 impl CollectorConfig {
@@ -601,9 +668,33 @@ mod tests {
             parse(sasl).unwrap().kafka.listeners[0].security,
             SecurityProtocol::SaslPlaintext
         );
-        if !SASL_SERVED {
-            assert!(err(sasl).contains("not available yet"));
-        }
+        let valid = parse(sasl).unwrap().validate().unwrap();
+        assert_eq!(valid.listeners[0].sasl_mechanisms, SaslMechanism::ALL);
+        let only = "kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: sasl_ssl, sasl_mechanisms: [SCRAM-SHA-512], tls: { cert_file: c, key_file: k } }]\n";
+        let valid = parse(only).unwrap().validate().unwrap();
+        assert_eq!(
+            valid.listeners[0].sasl_mechanisms,
+            [SaslMechanism::Scram(crate::auth::ScramMechanism::Sha512)]
+        );
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: sasl_plaintext, sasl_mechanisms: [GSSAPI] }]\n").contains("unknown mechanism \"GSSAPI\""));
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: sasl_plaintext, sasl_mechanisms: [] }]\n").contains("at least one"));
+        assert!(err("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: sasl_plaintext, sasl_mechanisms: [PLAIN, PLAIN] }]\n").contains("twice"));
+        assert!(err(
+            "kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, sasl_mechanisms: [PLAIN] }]\n"
+        )
+        .contains("needs security sasl"));
+        let c = parse("kafka:\n  failed_authentication_delay: 250ms\nauth:\n  credentials_file: /etc/x.json\n").unwrap();
+        assert_eq!(
+            c.kafka.failed_authentication_delay,
+            Duration::from_millis(250)
+        );
+        assert_eq!(c.credentials_file(), PathBuf::from("/etc/x.json"));
+        let c = parse("data_dir: /d\n").unwrap();
+        assert_eq!(
+            c.kafka.failed_authentication_delay,
+            Duration::from_millis(100)
+        );
+        assert_eq!(c.credentials_file(), PathBuf::from("/d/credentials.json"));
         assert!(
             parse("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: tls }]\n")
                 .is_err()

@@ -183,7 +183,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
             Ok(Ok(_)) => {}
         }
         let outcome = handler::handle(broker, Bytes::from(frame), session).await;
-        let close = matches!(outcome, Outcome::Close(_));
+        let close = matches!(outcome, Outcome::Close(_) | Outcome::Final(_));
         if queue.send(outcome).await.is_err() || close {
             // The writer stopped (socket error, or it is closing for us).
             return Ok(());
@@ -224,6 +224,12 @@ async fn write_responses<W: AsyncWrite + Unpin>(
                 writer.flush().await?;
             }
             Outcome::NoResponse | Outcome::Pending(_) => {}
+            Outcome::Final(last) => {
+                writer.write_all(&last).await?;
+                writer.flush().await?;
+                let _ = writer.shutdown().await;
+                return Ok(());
+            }
             Outcome::Close(reason) => {
                 tracing::warn!(?peer, %reason, "closing connection");
                 return Err(ConnectionError::Refused(reason));

@@ -288,6 +288,7 @@ impl GroupMetrics {
 pub struct SecurityMetrics {
     auth_failures: IntCounterVec,
     tls_reloads: IntCounterVec,
+    credentials_reloads: IntCounterVec,
 }
 
 impl SecurityMetrics {
@@ -295,6 +296,7 @@ impl SecurityMetrics {
         SecurityMetrics {
             auth_failures: reg(r, IntCounterVec::new(Opts::new("logship_collector_auth_failures_total", "Failed authentications and refused handshakes, by listener (a Kafka listener's name, or http), mechanism (ssl, plaintext, or a SASL mechanism) and reason."), &["listener", "mechanism", "reason"]).unwrap()),
             tls_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_tls_reloads_total", "Certificate reloads (SIGHUP), by result (ok, error: the previous certificate stays in use)."), &["result"]).unwrap()),
+            credentials_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_credentials_reloads_total", "SASL credentials file reloads (SIGHUP), by result (ok, error: the previous users stay in use)."), &["result"]).unwrap()),
         }
     }
 
@@ -306,6 +308,12 @@ impl SecurityMetrics {
 
     pub fn tls_reload(&self, ok: bool) {
         self.tls_reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+
+    pub fn credentials_reload(&self, ok: bool) {
+        self.credentials_reloads
             .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::SharedCredentials;
 use crate::broker::{Broker, BrokerSettings};
 use crate::config::CollectorConfig;
 use crate::connection::Timeouts;
@@ -15,7 +16,7 @@ use crate::http::{self, HttpState};
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::server::{self, ConnectionSettings};
-use crate::session::ListenerInfo;
+use crate::session::{ListenerInfo, SaslSettings};
 use crate::storage::{self, Storage};
 use crate::tls::ReloadableTls;
 
@@ -34,8 +35,8 @@ pub async fn run(
 }
 
 /// [`run`], where each config received on `reload` (the file re-read on
-/// SIGHUP) re-reads the TLS certificates; a bad new certificate keeps the
-/// old one.
+/// SIGHUP) re-reads the TLS certificates and the SASL credentials file; a
+/// bad new file keeps the old one.
 pub async fn run_with_reload(
     config: CollectorConfig,
     shutdown: CancellationToken,
@@ -62,6 +63,22 @@ pub async fn run_with_reload(
         };
         listener_tls.push((l, tls));
     }
+    // The credentials file, when some listener authenticates with SASL: an
+    // unreadable or corrupt file fails start-up; a missing one is no users.
+    let credentials = if listener_tls.iter().any(|(l, _)| l.security.sasl()) {
+        let path = config.credentials_file();
+        let shared =
+            SharedCredentials::load(&path).map_err(|e| format!("SASL credentials: {e}"))?;
+        let (users, count) = shared.current().counts();
+        if users == 0 {
+            tracing::warn!(path = %path.display(), "the SASL credentials file has no users: no client can authenticate until `logship users add` and SIGHUP");
+        } else {
+            tracing::info!(path = %path.display(), users, credentials = count, "SASL credentials loaded");
+        }
+        Some(Arc::new(shared))
+    } else {
+        None
+    };
     let http_tls = match &config.http.tls {
         Some(t) => {
             let tls = ReloadableTls::new("http".to_owned(), t.clone(), &[b"http/1.1"])
@@ -87,12 +104,21 @@ pub async fn run_with_reload(
         let bound = socket.local_addr().map_err(|e| e.to_string())?;
         let (host, port) = advertised(l.advertised, bound);
         tracing::info!(listener = %l.name, security = l.security.name(), addr = %bound, advertised = %format!("{host}:{port}"), "kafka listening");
+        let sasl = match &credentials {
+            Some(credentials) if l.security.sasl() => Some(Arc::new(SaslSettings {
+                mechanisms: l.sasl_mechanisms.clone(),
+                credentials: Arc::clone(credentials),
+                failed_authentication_delay: config.kafka.failed_authentication_delay,
+            })),
+            _ => None,
+        };
         let info = Arc::new(ListenerInfo {
             name: l.name.clone(),
             security: l.security,
             bound,
             advertised_host: host,
             advertised_port: port,
+            sasl,
         });
         kafka_listeners.push(server::Listener { info, socket, tls });
     }
@@ -164,7 +190,12 @@ pub async fn run_with_reload(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             next = reload.recv() => match next {
-                Some(_) => reload_tls(&tls_configs, &metrics),
+                Some(_) => {
+                    reload_tls(&tls_configs, &metrics);
+                    if let Some(c) = &credentials {
+                        reload_credentials(c, &metrics);
+                    }
+                }
                 // No more reloads (the sender is gone): just wait.
                 None => { shutdown.cancelled().await; break }
             },
@@ -198,6 +229,23 @@ fn reload_tls(configs: &[Arc<ReloadableTls>], metrics: &Metrics) {
                 metrics.security.tls_reload(false);
                 tracing::error!(what = %tls.name, error = %e, "TLS certificate reload failed; keeping the previous certificate");
             }
+        }
+    }
+}
+
+/// Re-reads the SASL credentials file (a user added or deleted by `logship
+/// users`); exchanges from now on use it, authenticated connections stay.
+/// The path is the one read at start-up.
+fn reload_credentials(credentials: &SharedCredentials, metrics: &Metrics) {
+    let path = credentials.path().display();
+    match credentials.reload() {
+        Ok((users, count)) => {
+            metrics.security.credentials_reload(true);
+            tracing::info!(path = %path, users, credentials = count, "SASL credentials reloaded");
+        }
+        Err(e) => {
+            metrics.security.credentials_reload(false);
+            tracing::error!(error = %e, "SASL credentials reload failed; keeping the previous users");
         }
     }
 }

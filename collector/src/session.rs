@@ -6,11 +6,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, SaslMechanism, SaslServer, SharedCredentials};
 
 /// Kafka's `security.protocol` names for a listener.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
@@ -60,6 +61,38 @@ pub struct ListenerInfo {
     /// What clients of this listener are told to connect to.
     pub advertised_host: String,
     pub advertised_port: i32,
+    /// Present exactly on `sasl_plaintext` and `sasl_ssl` listeners.
+    pub sasl: Option<Arc<SaslSettings>>,
+}
+
+/// What a SASL listener's connections authenticate against.
+#[derive(Debug)]
+pub struct SaslSettings {
+    /// Offered in SaslHandshake, in this order (the listener's
+    /// `sasl_mechanisms`, Kafka's `sasl.enabled.mechanisms`).
+    pub mechanisms: Vec<SaslMechanism>,
+    /// The credentials file, shared by every SASL listener.
+    pub credentials: Arc<SharedCredentials>,
+    /// Kafka's `connection.failed.authentication.delay.ms`: a failed
+    /// authentication is answered (and the connection closed) this much
+    /// later, so guessing passwords is slow.
+    pub failed_authentication_delay: Duration,
+}
+
+/// Where a connection on a SASL listener is in its authentication.
+#[derive(Debug, Default)]
+pub enum SaslState {
+    /// No mechanism chosen yet: ApiVersions and SaslHandshake only.
+    #[default]
+    Handshake,
+    /// SaslHandshake v1+ chose a mechanism: the client's tokens come in
+    /// SaslAuthenticate requests.
+    Authenticate(SaslServer),
+    /// SaslHandshake v0 chose a mechanism: the client's tokens come as raw
+    /// size-prefixed frames with no request header, and so do the replies.
+    RawTokens(SaslServer),
+    /// Authenticated, failed, or not a SASL listener.
+    Ended,
 }
 
 /// One Kafka connection's identity and authentication state.
@@ -81,6 +114,8 @@ pub struct Session {
     /// the start on plaintext and ssl listeners (their principal comes
     /// from the connection itself).
     pub authenticated: bool,
+    /// The SASL exchange in progress (handler/pre_auth.rs).
+    pub sasl: SaslState,
 }
 
 impl Session {
@@ -96,6 +131,11 @@ impl Session {
             client_certificates,
             principal: Principal::anonymous(),
             authenticated,
+            sasl: if authenticated {
+                SaslState::Ended
+            } else {
+                SaslState::Handshake
+            },
         }
     }
 
@@ -117,6 +157,7 @@ impl Session {
             bound: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertised_host: host.to_owned(),
             advertised_port: port,
+            sasl: None,
         });
         Session::new(listener, None, None)
     }

@@ -7,9 +7,10 @@
 //! terminal (`printf '%s\n' "$PW" | logship users add alice`).
 //!
 //! The file is the collector's credentials file (see
-//! `logship_collector::auth::credentials`): `--credentials FILE`, or the one
-//! in the data directory of `--config FILE` (default: the embedded quick
-//! start config's). It holds salted SCRAM keys, never a password, and is
+//! `logship_collector::auth::credentials`): `--credentials FILE`, or the
+//! `collector.auth.credentials_file` of `--config FILE` (default: the
+//! `credentials.json` in its data directory; without `--config`, the
+//! embedded quick start config's). It holds salted SCRAM keys, never a password, and is
 //! rewritten atomically with mode 0600. A running collector reads it again
 //! on SIGHUP.
 
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use logship_collector::auth::credentials::{self, validate_iterations, validate_user_name};
+use logship_collector::auth::credentials::{validate_iterations, validate_user_name};
 use logship_collector::auth::scram::DEFAULT_ITERATIONS;
 use logship_collector::auth::{CredentialStore, ScramCredential, ScramMechanism};
 
@@ -58,7 +59,8 @@ pub enum UsersCommand {
 /// Which credentials file to work on.
 #[derive(Args, Debug)]
 pub struct CredentialsFile {
-    /// The collector's config: its data directory's credentials.json.
+    /// The collector's config: its `collector.auth.credentials_file`
+    /// (default `<data_dir>/credentials.json`).
     #[arg(long, short, conflicts_with = "credentials")]
     config: Option<PathBuf>,
     /// The credentials file itself.
@@ -84,7 +86,7 @@ impl CredentialsFile {
             ),
         };
         match config.collector {
-            Some(c) => Ok(credentials::path(&c.data_dir, None)),
+            Some(c) => Ok(c.credentials_file()),
             None => {
                 bail!("config {origin} has no collector section; pass --credentials FILE instead")
             }

@@ -166,6 +166,14 @@ impl CredentialStore {
         self.users.is_empty()
     }
 
+    /// Users, and credentials over all users and mechanisms (for logs).
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.users.len(),
+            self.users.values().map(BTreeMap::len).sum(),
+        )
+    }
+
     /// Checks a PLAIN password against the user's SCRAM-SHA-512 credential
     /// (or SCRAM-SHA-256 if it has only that). An unknown user costs the
     /// same key derivation as a known one, so timing does not tell them
@@ -190,6 +198,44 @@ impl CredentialStore {
                 PlainCheck::UnknownUser
             }
         }
+    }
+}
+
+/// The credential store a running collector checks: loaded at start-up,
+/// replaced whole when the file is read again (SIGHUP). Thread-safe; an
+/// exchange holds the store current at each of its steps.
+#[derive(Debug)]
+pub struct SharedCredentials {
+    path: PathBuf,
+    current: std::sync::RwLock<std::sync::Arc<CredentialStore>>,
+}
+
+impl SharedCredentials {
+    /// Reads `path` (a missing file is no users yet).
+    pub fn load(path: &Path) -> Result<SharedCredentials, AuthError> {
+        let store = CredentialStore::load(path)?;
+        Ok(SharedCredentials {
+            path: path.to_owned(),
+            current: std::sync::RwLock::new(std::sync::Arc::new(store)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn current(&self) -> std::sync::Arc<CredentialStore> {
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        std::sync::Arc::clone(&guard)
+    }
+
+    /// Reads the file again and swaps the new store in; on error the
+    /// previous store stays. Returns the new store's [`CredentialStore::counts`].
+    pub fn reload(&self) -> Result<(usize, usize), AuthError> {
+        let store = CredentialStore::load(&self.path)?;
+        let counts = store.counts();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(store);
+        Ok(counts)
     }
 }
 

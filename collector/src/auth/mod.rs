@@ -34,7 +34,7 @@ use std::path::PathBuf;
 
 pub use acl::{AclRuleConfig, Operation, ResourceType};
 pub use authorizer::{Authorizer, Resource};
-pub use credentials::CredentialStore;
+pub use credentials::{CredentialStore, SharedCredentials};
 pub use principal::{Principal, PrincipalMapper};
 pub use sasl::{FailureReason, SaslMechanism, SaslServer, Step};
 pub use scram::{ScramCredential, ScramMechanism};

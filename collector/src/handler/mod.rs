@@ -28,7 +28,10 @@ mod list_offsets;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
+mod pre_auth;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 
 use std::sync::Arc;
@@ -52,6 +55,9 @@ pub enum Outcome {
     Pending(tokio::task::JoinHandle<Outcome>),
     /// Unparseable or unsupported: log, close the connection.
     Close(String),
+    /// Send these bytes (possibly none), then close the connection: a
+    /// failed authentication, already logged.
+    Final(BytesMut),
 }
 
 /// One served Kafka API: a row of [`SERVED`].
@@ -115,6 +121,10 @@ served_apis! {
     DeleteRecords    0..=2  "delete_records"    |b, r, v, id, _| reply(id, v, &delete_records::handle(b, r, v).await);
     AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, _| reply(id, v, &alter_configs::handle(b, r, v).await);
     IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, _| reply(id, v, &incremental_alter_configs::handle(b, r, v).await);
+    // Before authentication these two are answered by pre_auth.rs; here
+    // only once authenticated, or on a listener without SASL.
+    SaslHandshake    0..=1  "sasl_handshake"    |_, r, v, id, _| reply(id, v, &sasl_handshake::handle_authenticated(r));
+    SaslAuthenticate 0..=2  "sasl_authenticate" |_, r, v, id, _| reply(id, v, &sasl_authenticate::handle_authenticated(r));
 }
 
 /// The row of [`SERVED`] for `key`, if the API is served.
@@ -195,7 +205,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Metric label.
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Refusal::ApiVersionsTooNew { .. } => "unsupported_version",
             Refusal::UnsupportedApi(_) => "unsupported_api",
@@ -248,8 +258,12 @@ pub fn parse(frame: Bytes) -> Result<Request, Refusal> {
 }
 
 /// Handles one request frame (without its length prefix) from the
-/// connection whose state is `session`.
+/// connection whose state is `session`. Until a SASL listener's connection
+/// has authenticated, [`pre_auth`] decides what it may do.
 pub async fn handle(broker: &Arc<Broker>, frame: Bytes, session: &mut Session) -> Outcome {
+    if !session.authenticated {
+        return pre_auth::handle(broker, frame, session).await;
+    }
     let started = Instant::now();
     let request = match parse(frame) {
         Ok(r) => r,
@@ -261,6 +275,16 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, session: &mut Session) -
             return Outcome::Close(format!("{refusal:?}"));
         }
     };
+    dispatch(broker, request, session, started).await
+}
+
+/// Routes a parsed request to its handler and times it.
+async fn dispatch(
+    broker: &Arc<Broker>,
+    request: Request,
+    session: &Session,
+    started: Instant,
+) -> Outcome {
     let key = request.key;
     let ctx = RequestContext {
         client_id: request.client_id.clone(),
