@@ -57,7 +57,7 @@ impl Client {
         self.correlation
     }
 
-    fn send_raw(&mut self, frame: &[u8]) {
+    pub fn send_raw(&mut self, frame: &[u8]) {
         self.stream
             .write_all(&(frame.len() as i32).to_be_bytes())
             .unwrap();
@@ -65,7 +65,7 @@ impl Client {
     }
 
     /// Reads one response frame; `None` when the server closed the connection.
-    fn recv_frame(&mut self) -> Option<Bytes> {
+    pub fn recv_frame(&mut self) -> Option<Bytes> {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).ok()?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
@@ -92,7 +92,7 @@ impl Client {
         self.recv(id, Resp::header_version(version), version)
     }
 
-    fn closed(&mut self) -> bool {
+    pub fn closed(&mut self) -> bool {
         self.recv_frame().is_none()
     }
 }

@@ -28,6 +28,7 @@ mod limits;
 mod prometheus;
 mod python_clients;
 mod quickstart;
+mod sasl;
 mod static_groups;
 mod storage_crash;
 mod systemd;

@@ -285,9 +285,13 @@ impl SaslServer {
         let Some(last) = std::str::from_utf8(token).ok().and_then(ClientFinal::parse) else {
             return self.fail(FailureReason::Malformed);
         };
-        // A client-final replayed from another exchange carries that
-        // exchange's server nonce, never this one's.
-        if last.nonce != nonce {
+        // Kafka's ScramSaslServer only checks that the echoed nonce *ends*
+        // with client nonce + server nonce: librdkafka up to at least 2.0.2
+        // sends the client nonce twice (`r=<cnonce><cnonce><snonce>`), and
+        // the proof covers what it sent. A client-final replayed from
+        // another exchange still fails: it ends with that exchange's random
+        // server nonce, never this one's.
+        if !last.nonce.ends_with(nonce) {
             return self.fail(FailureReason::BadNonce);
         }
         let auth_message = format!("{auth_prefix},{}", last.without_proof);
@@ -427,6 +431,40 @@ mod tests {
                 reply: b"v=jkgk1BI4wXvgfCTRoqlc7GfbtrZ5Iv5+7kf0j+io38o5XpvY83RI1UTqJJgRqmOUoHq8FvwGfS1DQR6ucf3BtA==".to_vec(),
             }
         );
+    }
+
+    /// librdkafka 2.0.2 (kcat on Debian 12) echoes the client nonce twice
+    /// in client-final; Kafka accepts that (the nonce need only end with
+    /// the exchange's), so must we. Another nonce prefix still needs the
+    /// right proof.
+    #[test]
+    fn librdkafka_doubled_client_nonce_is_accepted() {
+        let store = store();
+        let mut server = SaslServer::new(SHA512);
+        let Step::Challenge(sf) = server.step(b"n,,n=bob,r=abc", &store) else {
+            panic!()
+        };
+        let sf = String::from_utf8(sf).unwrap();
+        let nonce = &sf[2..sf.find(',').unwrap()];
+        // The proof covers the message as sent, so recompute it for the
+        // doubled nonce the way librdkafka does.
+        let without_proof = format!("c=biws,r=abc{nonce}");
+        let cred = ScramCredential::derive(
+            ScramMechanism::Sha512,
+            b"bob-pw",
+            &b64(&sf[sf.find(",s=").unwrap() + 3..sf.find(",i=").unwrap()]),
+            4096,
+        );
+        let salted = ScramMechanism::Sha512.salted_password(b"bob-pw", &cred.salt, 4096);
+        let client_key = ScramMechanism::Sha512.hmac(&salted, b"Client Key");
+        let auth = format!("n=bob,r=abc,{sf},{without_proof}");
+        let sig = ScramMechanism::Sha512.hmac(&cred.stored_key, auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(sig).map(|(k, s)| k ^ s).collect();
+        let librdkafka = format!("{without_proof},p={}", BASE64.encode(proof));
+        assert!(matches!(
+            server.step(librdkafka.as_bytes(), &store),
+            Step::Success { .. }
+        ));
     }
 
     /// The same client-final against a fresh exchange: the server nonce

@@ -71,7 +71,9 @@ impl ScramMechanism {
         ScramMechanism::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    pub(crate) fn hmac(self, key: &[u8], message: &[u8]) -> Vec<u8> {
+    /// HMAC with this mechanism's hash (public for clients written in
+    /// tests: the end-to-end replay test computes a client proof).
+    pub fn hmac(self, key: &[u8], message: &[u8]) -> Vec<u8> {
         fn mac<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
             let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
             mac.update(message);
@@ -90,7 +92,8 @@ impl ScramMechanism {
         }
     }
 
-    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// RFC 5802's SaltedPassword (PBKDF2 over the raw password).
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramMechanism::Sha256 => {
                 let mut out = vec![0; 32];
