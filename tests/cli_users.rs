@@ -239,6 +239,25 @@ fn config_locates_the_file_in_the_data_directory() {
         PlainCheck::Valid
     );
 
+    // collector.auth.credentials_file moves it, for the collector and for
+    // `logship users --config` alike.
+    let moved = dir.path().join("elsewhere.json");
+    std::fs::write(
+        &config,
+        format!(
+            "collector:\n  data_dir: {}\n  auth: {{ credentials_file: {} }}\n",
+            data.display(),
+            moved.display()
+        ),
+    )
+    .unwrap();
+    ok(&["add", "dave", "--config", c], "dave-pw\n");
+    assert_eq!(
+        ok(&["list", "--config", c], ""),
+        "dave\tSCRAM-SHA-512\t4096\n"
+    );
+    assert_eq!(mode(&moved), 0o600);
+
     // The packaged agent-only config has no collector, hence no file.
     let agent_only = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/agent.yaml");
     let e = users_err(&["list", "--config", agent_only], "");
