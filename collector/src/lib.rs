@@ -14,7 +14,8 @@
 //!   (frames, in-order responses, idle and request-read timeouts),
 //!   [`session`] (a connection's listener, peer and principal),
 //!   [`limits`] (max connections, overall and per IP), [`handler`] (one
-//!   file per Kafka API), [`broker`] (what handlers share).
+//!   file per Kafka API, and `pre_auth.rs`, the SASL gate before
+//!   authentication), [`broker`] (what handlers share).
 //! - [`tls`]: certificates from PEM files into rustls, reloaded on SIGHUP.
 //! - [`group`]: the consumer group coordinator (state machine, durable
 //!   committed offsets).
