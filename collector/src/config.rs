@@ -10,6 +10,7 @@ use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
 use crate::auth::SaslMechanism;
+use crate::http::auth::HttpAuthConfig;
 use crate::session::SecurityProtocol;
 use crate::storage::{FlushPolicy, StorageOptions, TopicConfig};
 use crate::tls::TlsConfig;
@@ -404,6 +405,17 @@ pub struct HttpConfig {
     /// Serve HTTPS: certificate, key and optional client CA.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Authentication: bearer tokens and client certificates (see
+    /// docs/security.md). Absent: every request is allowed.
+    #[serde(default)]
+    pub auth: Option<HttpAuthConfig>,
+    /// Connections open at once; one more is closed on accept. Default 1024.
+    #[serde(default = "default_http_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_http_max_connections() -> u32 {
+    1024
 }
 
 fn size_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -424,6 +436,8 @@ impl Default for HttpConfig {
             max_body_bytes: default_max_body(),
             max_inflight_bytes: None,
             tls: None,
+            auth: None,
+            max_connections: default_http_max_connections(),
         }
     }
 }
@@ -559,6 +573,12 @@ impl CollectorConfig {
                 "collector.http.max_inflight_bytes: {inflight} bytes is less than twice max_body_bytes ({} bytes): a gzip body and its output could never fit",
                 self.http.max_body_bytes
             ));
+        }
+        if self.http.max_connections == 0 {
+            return Err("collector.http.max_connections: must be at least 1".to_owned());
+        }
+        if let Some(auth) = &self.http.auth {
+            auth.validate(self.http.tls.as_ref())?;
         }
         if let Some(tls) = &self.http.tls {
             tls.validate("collector.http")?;

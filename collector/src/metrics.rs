@@ -208,6 +208,9 @@ pub struct HttpMetrics {
     /// Bytes of ingest bodies and decompressed bodies held right now.
     pub inflight_bytes: IntGauge,
     pub memory_refused: IntCounter,
+    /// Open HTTP connections (bounded by `collector.http.max_connections`).
+    pub connections: IntGauge,
+    pub connections_refused: IntCounter,
 }
 
 impl HttpMetrics {
@@ -219,6 +222,8 @@ impl HttpMetrics {
             ingested_bytes: reg(r, IntCounterVec::new(Opts::new("logship_collector_http_ingested_bytes_total", "Request body bytes (as received, before gzip decoding) acknowledged by HTTP ingest, by topic and content type."), &["topic", "content_type"]).unwrap()),
             inflight_bytes: reg(r, IntGauge::new("logship_collector_http_inflight_bytes", "Memory held by ingest request bodies and their decompressed output (bounded by collector.http.max_inflight_bytes).").unwrap()),
             memory_refused: reg(r, IntCounter::new("logship_collector_http_memory_refused_total", "Ingest requests answered 503 because max_inflight_bytes was in use by other requests.").unwrap()),
+            connections: reg(r, IntGauge::new("logship_collector_http_connections", "Open HTTP connections.").unwrap()),
+            connections_refused: reg(r, IntCounter::new("logship_collector_http_connections_refused_total", "HTTP connections closed on accept because collector.http.max_connections were open.").unwrap()),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::broker::{Broker, BrokerSettings};
 use crate::config::CollectorConfig;
 use crate::connection::Timeouts;
 use crate::group::{self, Coordinator};
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpAuth, HttpState};
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::server::{self, ConnectionSettings};
@@ -90,6 +90,11 @@ pub async fn run_with_reload(
         None => None,
     };
 
+    let http_auth = Arc::new(HttpAuth::new(
+        config.http.auth.as_ref(),
+        metrics.security.clone(),
+    )?);
+
     let storage_metrics = metrics.storage.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(options, storage_metrics))
         .await
@@ -159,11 +164,16 @@ pub async fn run_with_reload(
         Arc::clone(&broker),
         config.http.max_body_bytes as usize,
         config.http.effective_max_inflight_bytes() as usize,
+        Arc::clone(&http_auth),
     );
     let stop = shutdown.clone();
-    let http = tokio::spawn(http::serve(listener, http_tls, state, async move {
-        stop.cancelled().await
-    }));
+    let http = tokio::spawn(http::serve(
+        listener,
+        http_tls,
+        config.http.max_connections as usize,
+        state,
+        async move { stop.cancelled().await },
+    ));
     let settings = ConnectionSettings {
         limits: ConnectionLimits::new(
             config.kafka.max_connections,
@@ -195,6 +205,7 @@ pub async fn run_with_reload(
                     if let Some(c) = &credentials {
                         reload_credentials(c, &metrics);
                     }
+                    reload_http_tokens(&http_auth);
                 }
                 // No more reloads (the sender is gone): just wait.
                 None => { shutdown.cancelled().await; break }
@@ -246,6 +257,18 @@ fn reload_credentials(credentials: &SharedCredentials, metrics: &Metrics) {
         Err(e) => {
             metrics.security.credentials_reload(false);
             tracing::error!(error = %e, "SASL credentials reload failed; keeping the previous users");
+        }
+    }
+}
+
+/// Re-reads the HTTP listener's tokens file; a broken file keeps the
+/// tokens in use.
+fn reload_http_tokens(auth: &HttpAuth) {
+    match auth.reload() {
+        Ok(None) => {}
+        Ok(Some(tokens)) => tracing::info!(tokens, "http: tokens file reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, "http: tokens file reload failed; keeping the tokens in use")
         }
     }
 }

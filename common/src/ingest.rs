@@ -78,6 +78,10 @@ pub enum ErrorCode {
     KafkaStorageError,
     UnknownProducerId,
     InvalidRecord,
+    /// The principal may not write (or read about) this topic: 403.
+    TopicAuthorizationFailed,
+    /// The principal may not do this on the cluster (get a producer id): 403.
+    ClusterAuthorizationFailed,
     /// Any Kafka error without a name of its own here.
     UnknownServerError,
     // HTTP's own, with no Kafka error code.
@@ -87,11 +91,14 @@ pub enum ErrorCode {
     /// The collector's ingest memory budget (`max_inflight_bytes`) is in
     /// use by other requests: retry later.
     Busy,
+    /// No valid credentials (bearer token or client certificate): 401,
+    /// with `WWW-Authenticate`.
+    Unauthenticated,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::OffsetOutOfRange,
         ErrorCode::CorruptMessage,
         ErrorCode::UnknownTopicOrPartition,
@@ -107,11 +114,14 @@ impl ErrorCode {
         ErrorCode::KafkaStorageError,
         ErrorCode::UnknownProducerId,
         ErrorCode::InvalidRecord,
+        ErrorCode::TopicAuthorizationFailed,
+        ErrorCode::ClusterAuthorizationFailed,
         ErrorCode::UnknownServerError,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Busy,
+        ErrorCode::Unauthenticated,
     ];
 
     /// The code for a Kafka error; errors not named here are
@@ -134,6 +144,8 @@ impl ErrorCode {
             K::KafkaStorageError => ErrorCode::KafkaStorageError,
             K::UnknownProducerId => ErrorCode::UnknownProducerId,
             K::InvalidRecord => ErrorCode::InvalidRecord,
+            K::TopicAuthorizationFailed => ErrorCode::TopicAuthorizationFailed,
+            K::ClusterAuthorizationFailed => ErrorCode::ClusterAuthorizationFailed,
             _ => ErrorCode::UnknownServerError,
         }
     }
@@ -163,11 +175,14 @@ impl ErrorCode {
             ErrorCode::KafkaStorageError => K::KafkaStorageError,
             ErrorCode::UnknownProducerId => K::UnknownProducerId,
             ErrorCode::InvalidRecord => K::InvalidRecord,
+            ErrorCode::TopicAuthorizationFailed => K::TopicAuthorizationFailed,
+            ErrorCode::ClusterAuthorizationFailed => K::ClusterAuthorizationFailed,
             ErrorCode::UnknownServerError => K::UnknownServerError,
             ErrorCode::UnsupportedMediaType
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed
-            | ErrorCode::Busy => return None,
+            | ErrorCode::Busy
+            | ErrorCode::Unauthenticated => return None,
         })
     }
 
@@ -182,6 +197,8 @@ impl ErrorCode {
             | ErrorCode::InvalidConfig
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidRecord => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::TopicAuthorizationFailed | ErrorCode::ClusterAuthorizationFailed => 403,
             ErrorCode::UnknownTopicOrPartition | ErrorCode::UnknownProducerId => 404,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -213,11 +230,14 @@ impl ErrorCode {
             ErrorCode::KafkaStorageError => "kafka_storage_error",
             ErrorCode::UnknownProducerId => "unknown_producer_id",
             ErrorCode::InvalidRecord => "invalid_record",
+            ErrorCode::TopicAuthorizationFailed => "topic_authorization_failed",
+            ErrorCode::ClusterAuthorizationFailed => "cluster_authorization_failed",
             ErrorCode::UnknownServerError => "unknown_server_error",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Busy => "busy",
+            ErrorCode::Unauthenticated => "unauthenticated",
         }
     }
 }

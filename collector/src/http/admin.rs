@@ -13,9 +13,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::Extension;
 
 use super::error::{json_response, ApiError, UNKNOWN_PRODUCER_ID};
-use super::HttpState;
+use super::{Authenticated, HttpState};
+use crate::auth::{Operation, Resource};
 use crate::error::StorageError;
 use crate::handler::blocking;
 use crate::storage::validate_topic_name;
@@ -23,10 +25,16 @@ use logship_common::ingest::{NewProducerId, ProducerState, TopicInfo};
 
 pub async fn get_topic(
     State(state): State<HttpState>,
+    Extension(who): Extension<Authenticated>,
     topic: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(topic) = topic.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     validate_topic_name(&topic)?;
+    // The agent's lookups need what its appends need: WRITE (which implies
+    // DESCRIBE) on the topic. Checked before auto-creation.
+    state
+        .auth
+        .authorize(&who, Operation::Write, Resource::topic(&topic))?;
     let broker = Arc::clone(&state.broker);
     let t = topic.clone();
     let description = blocking(move || match broker.storage.describe_topic(&t) {
@@ -48,11 +56,15 @@ pub async fn get_topic(
 
 pub async fn get_producer(
     State(state): State<HttpState>,
+    Extension(who): Extension<Authenticated>,
     params: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((topic, partition, producer_id)) =
         params.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     validate_topic_name(&topic)?;
+    state
+        .auth
+        .authorize(&who, Operation::Write, Resource::topic(&topic))?;
     let partition: i32 = partition.parse().map_err(|_| {
         ApiError::invalid_request(format!("partition must be an integer, got {partition:?}"))
     })?;
@@ -86,7 +98,11 @@ pub async fn get_producer(
     ))
 }
 
-pub async fn post_producer_id(State(state): State<HttpState>) -> Result<Response, ApiError> {
+pub async fn post_producer_id(
+    State(state): State<HttpState>,
+    Extension(who): Extension<Authenticated>,
+) -> Result<Response, ApiError> {
+    state.auth.authorize_producer_id(&who)?;
     let broker = Arc::clone(&state.broker);
     // May fsync: a new block of ids is reserved on disk.
     let id = blocking(move || broker.allocate_producer_id()).await?;

@@ -24,10 +24,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use axum::Extension;
 
 use super::body::{self, Encoding};
 use super::error::{json_response, ApiError, INVALID_RECORD};
-use super::{ndjson, HttpState};
+use super::{ndjson, Authenticated, HttpState};
+use crate::auth::{Operation, Resource};
 use crate::broker::Broker;
 use crate::error::StorageError;
 use crate::storage::validate_topic_name;
@@ -85,6 +87,7 @@ pub fn partition_param(uri: &Uri) -> Result<Option<i32>, ApiError> {
 
 pub async fn post_records(
     State(state): State<HttpState>,
+    Extension(who): Extension<Authenticated>,
     topic: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
@@ -94,6 +97,9 @@ pub async fn post_records(
     let format = Format::from_headers(&headers)?;
     let encoding = Encoding::from_headers(&headers)?;
     validate_topic_name(&topic)?;
+    state
+        .auth
+        .authorize(&who, Operation::Write, Resource::topic(&topic))?;
     let partition = partition_param(&uri)?;
     if format == Format::Batch && partition.is_none() {
         return Err(ApiError::invalid_request(format!(

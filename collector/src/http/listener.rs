@@ -2,6 +2,10 @@
 //! with the axum router, and every request carries an [`HttpPeer`]
 //! extension (the client's address and, under mutual TLS, its certificate
 //! chain) for handlers that authenticate.
+//!
+//! At most `collector.http.max_connections` connections are open at once:
+//! one more is closed as soon as it is accepted (before any TLS work), and
+//! counted in `logship_collector_http_connections_refused_total`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,10 +18,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::SecurityMetrics;
+use crate::metrics::{Metrics, SecurityMetrics};
 use crate::tls::ReloadableTls;
 
 /// Who sent an HTTP request: `Extension<HttpPeer>` in a handler.
@@ -41,10 +46,14 @@ const LISTENER: &str = "http";
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<ReloadableTls>>,
+    max_connections: usize,
     router: Router,
-    security: SecurityMetrics,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let security = metrics.security.clone();
+    let http = metrics.http.clone();
+    let slots = Arc::new(Semaphore::new(max_connections));
     let stop = CancellationToken::new();
     let trigger = stop.clone();
     tokio::spawn(async move {
@@ -57,10 +66,20 @@ pub async fn serve(
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, addr)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        http.connections_refused.inc();
+                        tracing::debug!(peer = %addr, max_connections, "http: closing connection: max_connections reached");
+                        drop(socket);
+                        continue;
+                    };
                     let _ = socket.set_nodelay(true);
                     let (router, tls, security, stop) = (router.clone(), tls.clone(), security.clone(), stop.clone());
+                    let open = http.connections.clone();
                     connections.spawn(async move {
+                        open.inc();
                         connection(socket, addr, tls, router, &security, stop).await;
+                        open.dec();
+                        drop(slot);
                     });
                 }
                 Err(e) => {

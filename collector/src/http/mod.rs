@@ -7,19 +7,25 @@
 //! - [`admin`]: topic lookup, producer state, producer id allocation.
 //! - [`error`]: the JSON error body and Kafka error code to status mapping.
 //! - [`budget`]: the memory all ingest bodies may hold together.
-//! - [`listener`]: the accept loop, plain or TLS, and [`HttpPeer`].
+//! - [`listener`]: the accept loop, plain or TLS, its connection cap, and
+//!   [`HttpPeer`].
+//! - [`auth`]: who a request is (bearer token, client certificate) and the
+//!   ACL check handlers call; [`tokens`]: the hashed bearer tokens file.
 //!
 //! Every route is counted and timed under a fixed endpoint name; unknown
 //! paths and methods under `other`.
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod budget;
 pub mod error;
 pub mod ingest;
 pub mod listener;
 pub mod ndjson;
+pub mod tokens;
 
+pub use auth::{Authenticated, HttpAuth};
 pub use listener::HttpPeer;
 
 use std::future::Future;
@@ -32,7 +38,7 @@ use axum::handler::Handler;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -55,6 +61,9 @@ pub struct HttpState {
     pub next_partition: Arc<AtomicU64>,
     /// `collector.http.max_inflight_bytes`, shared by all ingest requests.
     pub memory: MemoryBudget,
+    /// `collector.http.auth`: authentication, and the ACL check handlers
+    /// call ([`HttpAuth::authorize`]).
+    pub auth: Arc<HttpAuth>,
 }
 
 impl HttpState {
@@ -63,6 +72,7 @@ impl HttpState {
         broker: Arc<Broker>,
         max_body_bytes: usize,
         max_inflight_bytes: usize,
+        auth: Arc<HttpAuth>,
     ) -> Self {
         let memory = MemoryBudget::new(
             max_inflight_bytes,
@@ -76,6 +86,7 @@ impl HttpState {
             max_body_bytes,
             next_partition: Arc::new(AtomicU64::new(0)),
             memory,
+            auth,
         }
     }
 }
@@ -84,28 +95,35 @@ pub fn router(state: HttpState) -> Router {
     let http = state.metrics.http.clone();
     let tracked =
         |endpoint: &'static str| middleware::from_fn_with_state((http.clone(), endpoint), observe);
+    // Inside `tracked`, so refusals are counted under their endpoint.
+    let authn = middleware::from_fn_with_state(Arc::clone(&state.auth), auth::authenticate);
+    let ops = |route: MethodRouter<HttpState>, endpoint: &'static str| {
+        let route = if state.auth.protect_metrics() {
+            route.layer(authn.clone())
+        } else {
+            route
+        };
+        route.layer(tracked(endpoint))
+    };
+    let api = |route: MethodRouter<HttpState>, endpoint: &'static str| {
+        route.layer(authn.clone()).layer(tracked(endpoint))
+    };
     Router::new()
-        .route("/metrics", get(metrics).layer(tracked("metrics")))
-        .route(
-            "/healthz",
-            get(|| async { "ok\n" }).layer(tracked("healthz")),
-        )
-        .route("/readyz", get(ready).layer(tracked("readyz")))
+        .route("/metrics", ops(get(metrics), "metrics"))
+        .route("/healthz", ops(get(|| async { "ok\n" }), "healthz"))
+        .route("/readyz", ops(get(ready), "readyz"))
         .route(
             "/v1/topics/{topic}/records",
-            post(ingest::post_records).layer(tracked("records")),
+            api(post(ingest::post_records), "records"),
         )
-        .route(
-            "/v1/topics/{topic}",
-            get(admin::get_topic).layer(tracked("topic")),
-        )
+        .route("/v1/topics/{topic}", api(get(admin::get_topic), "topic"))
         .route(
             "/v1/topics/{topic}/partitions/{partition}/producers/{producer_id}",
-            get(admin::get_producer).layer(tracked("producer")),
+            api(get(admin::get_producer), "producer"),
         )
         .route(
             "/v1/producer-ids",
-            post(admin::post_producer_id).layer(tracked("producer_ids")),
+            api(post(admin::post_producer_id), "producer_ids"),
         )
         .fallback(not_found.layer(tracked("other")))
         .method_not_allowed_fallback(method_not_allowed.layer(tracked("other")))
@@ -153,13 +171,23 @@ async fn ready(State(state): State<HttpState>) -> impl IntoResponse {
     (StatusCode::OK, format!("ready: {topics} topics\n"))
 }
 
-/// Serves until `shutdown` resolves; HTTPS when `tls` is given.
+/// Serves until `shutdown` resolves; HTTPS when `tls` is given; at most
+/// `max_connections` connections at once.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<ReloadableTls>>,
+    max_connections: usize,
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let security = state.metrics.security.clone();
-    listener::serve(listener, tls, router(state), security, shutdown).await
+    let metrics = state.metrics.clone();
+    listener::serve(
+        listener,
+        tls,
+        max_connections,
+        router(state),
+        metrics,
+        shutdown,
+    )
+    .await
 }
