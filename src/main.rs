@@ -77,6 +77,10 @@ enum Command {
     /// as kafka-configs.sh --entity-type users; passwords from a prompt or stdin.
     #[command(subcommand)]
     Users(cli::users::UsersCommand),
+    /// Mint, list and delete bearer tokens for the collector's HTTP
+    /// listener; a new token is printed once and only its hash is stored.
+    #[command(subcommand)]
+    Tokens(cli::tokens::TokensCommand),
     /// Make certificates for TLS: `tls init` writes a private CA, a server
     /// certificate for the collector and client certificates for agents.
     #[command(subcommand)]
@@ -132,6 +136,7 @@ fn run(command: Command) -> Result<()> {
         Command::Consume(args) => cli::consume::run(args),
         Command::Groups(command) => cli::groups::run(command),
         Command::Users(command) => cli::users::run(command),
+        Command::Tokens(command) => cli::tokens::run(command),
         Command::Tls(command) => cli::tls::run(command),
     }
 }

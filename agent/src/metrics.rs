@@ -23,6 +23,7 @@ pub struct Metrics {
     pub records_rejected: IntCounterVec,
     pub retries: IntCounterVec,
     pub errors: IntCounterVec,
+    pub auth_failures: IntCounterVec,
     pub request_seconds: HistogramVec,
     pub checkpoint_lag_bytes: IntGaugeVec,
     pub buffered_bytes: IntGauge,
@@ -155,8 +156,14 @@ impl Metrics {
             errors: counter(
                 &r,
                 "logship_agent_errors_total",
-                "Errors by kind: open, read, discover, checkpoint, sink, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, sink_auth, scrape_config, sink_kafka, encode, internal.",
+                "Errors by kind: open, read, discover, checkpoint, sink, sink_connect, sink_timeout, sink_status_5xx, sink_status_429, sink_status_4xx, sink_auth, sink_tls, scrape_config, sink_kafka, encode, internal.",
                 &["kind"],
+            ),
+            auth_failures: counter(
+                &r,
+                "logship_agent_auth_failures_total",
+                "Requests to the collector refused for credentials (unauthorized: 401, forbidden: 403) or failed in the TLS handshake (untrusted_certificate, certificate_expired, certificate_name_mismatch, invalid_certificate, tls_alert: the collector refused us, tls_handshake), by sink. Retried with backoff.",
+                &["sink", "reason"],
             ),
             request_seconds: histogram(
                 &r,

@@ -9,14 +9,16 @@
 //!
 //! Module map: [`topics`], [`produce`], [`consume`], [`groups`]; this file holds what
 //! they share (the connection flags and client configuration). [`users`]
-//! and [`tls`] are not clients: `users` edits the collector's SCRAM
-//! credentials file, `tls init` makes certificates.
+//! [`tokens`] and [`tls`] are not clients: `users` edits the collector's
+//! SCRAM credentials file, `tokens` its HTTP bearer tokens file, `tls init`
+//! makes certificates.
 
 pub mod consume;
 pub mod groups;
 pub mod produce;
 mod progress;
 pub mod tls;
+pub mod tokens;
 pub mod topics;
 pub mod users;
 

@@ -190,6 +190,13 @@ impl CollectorSink {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
+                if let Some(reason) = tls_failure(&e) {
+                    self.auth_failure(reason);
+                    // rustls' message names the problem (unknown issuer,
+                    // expired, a refused certificate), never key material.
+                    tracing::warn!(reason, error = %error_chain(&e), "TLS with the collector failed; retrying");
+                    return Attempt::Retry("sink_tls");
+                }
                 let kind = if e.is_timeout() {
                     "sink_timeout"
                 } else {
@@ -219,6 +226,11 @@ impl CollectorSink {
             // by its operator, not by dropping the batch. Holding it keeps
             // the files' lines for when it is fixed (backpressure stops
             // reading meanwhile).
+            self.auth_failure(if status.as_u16() == 401 {
+                "unauthorized"
+            } else {
+                "forbidden"
+            });
             tracing::warn!(%status, %message, "the collector refused our credentials; retrying");
             Attempt::Retry("sink_auth")
         } else if status.as_u16() == 429 {
@@ -233,6 +245,13 @@ impl CollectorSink {
                 .inc();
             Attempt::Fatal(refusal(status.as_u16(), &message))
         }
+    }
+
+    fn auth_failure(&self, reason: &str) {
+        self.metrics
+            .auth_failures
+            .with_label_values(&["collector", reason])
+            .inc();
     }
 
     async fn with_retries<T, F, Fut>(&self, source: &str, mut attempt: F) -> Result<T, SinkError>
@@ -268,6 +287,52 @@ impl CollectorSink {
             }
         }
     }
+}
+
+/// The TLS failure inside a request error, as a metric reason. rustls'
+/// error sits a few `source()`s down, and an `io::Error` hides what it
+/// wraps from `source()`, so each `io::Error` is opened too.
+fn tls_failure(e: &reqwest::Error) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        let tls = err
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| inner.and_then(|i| i.downcast_ref::<rustls::Error>()));
+        if let Some(tls) = tls {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(C::UnknownIssuer) => "untrusted_certificate",
+                rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                    "certificate_expired"
+                }
+                rustls::Error::InvalidCertificate(
+                    C::NotValidForName | C::NotValidForNameContext { .. },
+                ) => "certificate_name_mismatch",
+                rustls::Error::InvalidCertificate(_) => "invalid_certificate",
+                rustls::Error::AlertReceived(_) => "tls_alert",
+                _ => "tls_handshake",
+            });
+        }
+        next = inner.or_else(|| err.source());
+    }
+    None
+}
+
+/// An error and its causes, `: `-joined (reqwest's own Display stops at the
+/// first).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(err) = next {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        next = err.source();
+    }
+    text
 }
 
 /// A permanent refusal, its kind read from the collector's error body. A
