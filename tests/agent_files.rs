@@ -510,6 +510,11 @@ fn exactly_once_through_kills_of_agent_and_collector_and_rotations() {
 }
 
 #[test]
+fn exactly_once_over_https_with_mutual_tls_and_a_bearer_token_through_kills() {
+    kills_of_agent_and_collector_and_rotations(Sink::CollectorSecure);
+}
+
+#[test]
 fn at_least_once_with_the_kafka_sink_through_kills_and_rotations() {
     kills_of_agent_and_collector_and_rotations(Sink::Kafka);
 }
@@ -518,6 +523,9 @@ fn at_least_once_with_the_kafka_sink_through_kills_and_rotations() {
 enum Sink {
     /// HTTP to the collector: exactly once.
     Collector,
+    /// The same over HTTPS, the collector requiring a client certificate
+    /// and a bearer token (`logship tokens add`): exactly once.
+    CollectorSecure,
     /// librdkafka to the collector's Kafka port: at least once (a restarted
     /// agent is a new librdkafka producer), never a line lost.
     Kafka,
@@ -534,11 +542,24 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
     let _one_at_a_time = KILL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let (http, kafka) = (free_port(), free_port());
-    let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
+    let pki = crate::agent_security::TestPki::new(dir.path());
+    let tokens = dir.path().join("tokens.json");
+    let token_file = dir.path().join("agent.token");
+    let collector_yaml = if sink == Sink::CollectorSecure {
+        let token = crate::http_auth::mint_token(&tokens, "agent");
+        std::fs::write(&token_file, token).unwrap();
+        crate::http_auth::secure_collector_config(dir.path(), &pki, &tokens, http, kafka)
+    } else {
+        fixed_collector_config(dir.path(), http, kafka)
+    };
     let mut collector = start_logship(&collector_yaml);
     let config = agent_config(dir.path(), collector.http, "");
-    if sink == Sink::Kafka {
-        use_kafka_sink(&config, &collector.kafka.to_string());
+    match sink {
+        Sink::Kafka => use_kafka_sink(&config, &collector.kafka.to_string()),
+        Sink::CollectorSecure => {
+            crate::http_auth::use_https_sink(&config, http, &pki.ca, &pki, &token_file)
+        }
+        Sink::Collector => {}
     }
     let logs = dir.path().join("logs");
     let bootstrap = collector.kafka.to_string();

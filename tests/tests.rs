@@ -16,6 +16,7 @@ mod collector_run;
 mod config_validate;
 mod groups;
 mod groups_protocol;
+mod http_auth;
 mod http_ingest;
 mod java_client;
 mod java_groups;
