@@ -326,8 +326,14 @@ pub fn secure_collector_config(
 /// Points an [`agent_config`] at `https://127.0.0.1:{port}` with `ca` as
 /// its trust, `pki`'s client certificate and the token in `token_file`.
 pub fn use_https_sink(config: &Path, port: u16, ca: &Path, pki: &TestPki, token_file: &Path) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let start = text.find("    url: http://").unwrap();
+    // Whatever url, tls and auth the sink had are replaced.
+    let text: String = std::fs::read_to_string(config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("    tls: ") && !l.starts_with("    auth: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let start = text.find("    url: ").unwrap();
     let end = start + text[start..].find('\n').unwrap();
     let text = format!(
         "{}    url: https://127.0.0.1:{port}
@@ -395,7 +401,7 @@ fn an_agent_refused_for_its_ca_or_token_delivers_nothing_then_everything_once() 
     });
     let m = agent.metrics();
     assert_eq!(
-        metric(&m, "logship_agent_records_sent_total{source=\"app\"}").unwrap_or(0.0),
+        metric(&m, "logship_agent_sink_records_total{source=\"app\"}").unwrap_or(0.0),
         0.0
     );
     assert!(metric(&m, "logship_agent_errors_total{kind=\"sink_auth\"}").unwrap() >= 3.0);
@@ -426,7 +432,7 @@ fn an_agent_refused_for_its_ca_or_token_delivers_nothing_then_everything_once() 
     wait_for("every line", Duration::from_secs(60), || {
         metric(
             &agent.metrics(),
-            "logship_agent_records_sent_total{source=\"app\"}",
+            "logship_agent_sink_records_total{source=\"app\"}",
         ) == Some(2000.0)
     });
     let got: Vec<String> = read_topic(&bootstrap, "app").iter().map(value).collect();

@@ -305,7 +305,11 @@ fn tls_failure(e: &reqwest::Error) -> Option<&'static str> {
             .or_else(|| inner.and_then(|i| i.downcast_ref::<rustls::Error>()));
         if let Some(tls) = tls {
             return Some(match tls {
-                rustls::Error::InvalidCertificate(C::UnknownIssuer) => "untrusted_certificate",
+                // A chain that leads to no trusted CA: an unknown issuer,
+                // or one named like the CA but signed by another key.
+                rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                    "untrusted_certificate"
+                }
                 rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
                     "certificate_expired"
                 }
