@@ -46,7 +46,7 @@ pub const FENCED_INSTANCE_ID: i16 = ResponseError::FencedInstanceId.code();
 /// leader at once would let a cooperative leader revoke and rejoin before a
 /// slow follower synced, costing that follower its assignment and the group
 /// an extra rebalance.
-pub const LEADER_SYNC_GRACE: Duration = Duration::from_secs(1);
+pub const LEADER_SYNC_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
