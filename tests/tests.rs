@@ -14,6 +14,7 @@ mod cli_progress;
 mod cli_users;
 mod collector_run;
 mod config_validate;
+mod deploy_walkthrough;
 mod groups;
 mod groups_protocol;
 mod http_auth;
