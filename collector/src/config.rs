@@ -473,6 +473,19 @@ pub struct StorageConfig {
     /// How often retention looks for segments to delete. Default `5m`.
     #[serde(default = "default_retention_check", with = "humantime_serde")]
     pub retention_check_interval: Duration,
+    /// How often the log cleaner looks for a compacted partition to clean.
+    /// Default `15s`.
+    #[serde(default = "default_cleaner_interval", with = "humantime_serde")]
+    pub cleaner_interval: Duration,
+    /// Memory for the cleaner's key map, bytes (Kafka's
+    /// `log.cleaner.dedupe.buffer.size`); about 40 bytes per distinct key.
+    /// Default 128 MiB.
+    #[serde(default = "default_cleaner_dedupe_buffer")]
+    pub cleaner_dedupe_buffer_bytes: u64,
+    /// Cap on the cleaner's disk reads plus writes, bytes per second.
+    /// Default 100 MiB/s.
+    #[serde(default = "default_cleaner_io")]
+    pub cleaner_io_bytes_per_sec: u64,
 }
 
 impl Default for StorageConfig {
@@ -481,8 +494,21 @@ impl Default for StorageConfig {
             flush: FlushMode::Always,
             flush_interval: default_flush_interval(),
             retention_check_interval: default_retention_check(),
+            cleaner_interval: default_cleaner_interval(),
+            cleaner_dedupe_buffer_bytes: default_cleaner_dedupe_buffer(),
+            cleaner_io_bytes_per_sec: default_cleaner_io(),
         }
     }
+}
+
+fn default_cleaner_interval() -> Duration {
+    crate::storage::cleaner::CleanerOptions::default().interval
+}
+fn default_cleaner_dedupe_buffer() -> u64 {
+    crate::storage::cleaner::CleanerOptions::default().dedupe_buffer_bytes as u64
+}
+fn default_cleaner_io() -> u64 {
+    crate::storage::cleaner::CleanerOptions::default().io_bytes_per_sec
 }
 
 fn default_data_dir() -> PathBuf {
@@ -583,9 +609,24 @@ impl CollectorConfig {
         if let Some(tls) = &self.http.tls {
             tls.validate("collector.http")?;
         }
-        if self.storage.flush_interval.is_zero() || self.storage.retention_check_interval.is_zero()
+        if self.storage.flush_interval.is_zero()
+            || self.storage.retention_check_interval.is_zero()
+            || self.storage.cleaner_interval.is_zero()
         {
             return Err("collector.storage: intervals must be greater than zero".to_owned());
+        }
+        if self.storage.cleaner_dedupe_buffer_bytes < 1 << 20
+            || self.storage.cleaner_dedupe_buffer_bytes > 1 << 40
+        {
+            return Err(
+                "collector.storage.cleaner_dedupe_buffer_bytes: must be between 1 MiB and 1 TiB"
+                    .to_owned(),
+            );
+        }
+        if self.storage.cleaner_io_bytes_per_sec < 1 << 20 {
+            return Err(
+                "collector.storage.cleaner_io_bytes_per_sec: must be at least 1 MiB/s".to_owned(),
+            );
         }
         let storage = StorageOptions {
             data_dir: self.data_dir.clone(),
@@ -596,6 +637,11 @@ impl CollectorConfig {
             },
             defaults,
             retention_check_interval: self.storage.retention_check_interval,
+            cleaner: crate::storage::cleaner::CleanerOptions {
+                interval: self.storage.cleaner_interval,
+                dedupe_buffer_bytes: self.storage.cleaner_dedupe_buffer_bytes as usize,
+                io_bytes_per_sec: self.storage.cleaner_io_bytes_per_sec,
+            },
         };
         Ok(ValidCollector { storage, listeners })
     }

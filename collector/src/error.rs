@@ -62,6 +62,12 @@ pub enum StorageError {
         partition: i32,
         reason: String,
     },
+    #[error("invalid record for {topic}-{partition}: {reason}")]
+    InvalidRecord {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
     #[error(
         "{topic}-{partition} is offline after an I/O error; restart the collector to recover it"
     )]
@@ -99,6 +105,7 @@ impl StorageError {
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
             StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            StorageError::InvalidRecord { .. } => ResponseError::InvalidRecord,
             StorageError::PartitionOffline { .. }
             | StorageError::DataDirLocked { .. }
             | StorageError::CorruptMetadata { .. }

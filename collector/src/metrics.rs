@@ -65,6 +65,92 @@ pub struct StorageMetrics {
     pub delete_records: IntCounter,
     pub delete_records_deleted_segments: IntCounter,
     pub partitions: IntGauge,
+    pub cleaner: CleanerMetrics,
+}
+
+/// Log cleaner metrics (collector/src/storage/cleaner.rs). No per-partition
+/// labels: the dirty ratio is the largest over compacted partitions.
+#[derive(Clone)]
+pub struct CleanerMetrics {
+    pub runs: IntCounter,
+    pub errors: IntCounter,
+    pub read_bytes: IntCounter,
+    pub written_bytes: IntCounter,
+    pub removed_bytes: IntCounter,
+    pub removed_records: IntCounter,
+    pub last_run_seconds: prometheus::Gauge,
+    pub max_dirty_ratio: prometheus::Gauge,
+}
+
+impl CleanerMetrics {
+    pub fn register(r: &Registry) -> Self {
+        CleanerMetrics {
+            runs: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_runs_total",
+                    "Partition cleanings completed.",
+                )
+                .unwrap(),
+            ),
+            errors: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_errors_total",
+                    "Partition cleanings that failed.",
+                )
+                .unwrap(),
+            ),
+            read_bytes: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_read_bytes_total",
+                    "Log bytes read by the cleaner.",
+                )
+                .unwrap(),
+            ),
+            written_bytes: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_written_bytes_total",
+                    "Cleaned segment bytes written.",
+                )
+                .unwrap(),
+            ),
+            removed_bytes: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_removed_bytes_total",
+                    "Log bytes removed by cleaning.",
+                )
+                .unwrap(),
+            ),
+            removed_records: reg(
+                r,
+                IntCounter::new(
+                    "logship_collector_cleaner_removed_records_total",
+                    "Records removed by cleaning (superseded, expired tombstones, keyless).",
+                )
+                .unwrap(),
+            ),
+            last_run_seconds: reg(
+                r,
+                prometheus::Gauge::new(
+                    "logship_collector_cleaner_last_run_duration_seconds",
+                    "Duration of the last partition cleaning.",
+                )
+                .unwrap(),
+            ),
+            max_dirty_ratio: reg(
+                r,
+                prometheus::Gauge::new(
+                    "logship_collector_cleaner_max_dirty_ratio",
+                    "Largest dirty ratio over compacted partitions at the last cleaner pass.",
+                )
+                .unwrap(),
+            ),
+        }
+    }
 }
 
 /// One topic's children of the per-topic families, resolved once so the
@@ -104,6 +190,7 @@ impl StorageMetrics {
             delete_records: reg(r, IntCounter::new("logship_collector_log_delete_records_total", "Log start offsets advanced by DeleteRecords.").unwrap()),
             delete_records_deleted_segments: reg(r, IntCounter::new("logship_collector_log_delete_records_deleted_segments_total", "Segments deleted because DeleteRecords moved the log start offset past them.").unwrap()),
             partitions: reg(r, IntGauge::new("logship_collector_log_partitions", "Partitions hosted.").unwrap()),
+            cleaner: CleanerMetrics::register(r),
         }
     }
 

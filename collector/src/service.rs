@@ -159,6 +159,11 @@ pub async fn run_with_reload(
     tracing::info!(%addr, tls = http_tls.is_some(), "http listening");
 
     let maintenance = storage::spawn_maintenance(Arc::clone(&storage), shutdown.clone());
+    let cleaner = storage::cleaner::spawn(
+        Arc::clone(&storage),
+        storage.options().cleaner.clone(),
+        shutdown.clone(),
+    );
     let state = HttpState::new(
         metrics.clone(),
         Arc::clone(&broker),
@@ -214,6 +219,8 @@ pub async fn run_with_reload(
     }
     tracing::info!("collector shutting down");
     let _ = maintenance.await;
+    // A cleaning in progress finishes its partition first.
+    let _ = cleaner.await;
     let _ = ticker.await;
     while kafka.join_next().await.is_some() {}
     match http.await {

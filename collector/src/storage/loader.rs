@@ -30,6 +30,7 @@ pub(crate) fn load_partition(
     metrics: &StorageMetrics,
 ) -> Result<Partition> {
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    super::cleaner::recover_swaps(dir)?;
     let mut bases = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
     for entry in entries {
@@ -118,6 +119,7 @@ pub(crate) fn load_partition(
             segments,
             producers,
             deleted_below,
+            first_dirty: super::cleaner::load_checkpoint(dir)?,
         },
         metrics.clone(),
     ))

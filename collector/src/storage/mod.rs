@@ -12,6 +12,8 @@
 //! `Storage` is thread-safe; every method may be called from any thread.
 //! Appends block (fsync); async callers use `spawn_blocking`.
 
+pub mod cleaner;
+mod compact;
 mod group_commit;
 pub mod index;
 pub mod loader;
@@ -50,6 +52,8 @@ pub struct StorageOptions {
     pub defaults: TopicConfig,
     /// How often retention runs.
     pub retention_check_interval: Duration,
+    /// The log cleaner (compacted topics).
+    pub cleaner: cleaner::CleanerOptions,
 }
 
 impl StorageOptions {
@@ -59,6 +63,7 @@ impl StorageOptions {
             flush: FlushPolicy::Always,
             defaults: TopicConfig::default(),
             retention_check_interval: Duration::from_secs(300),
+            cleaner: cleaner::CleanerOptions::default(),
         }
     }
 }
@@ -444,6 +449,34 @@ impl Storage {
             .sum()
     }
 
+    /// One cleaner pass: cleans every compacted partition that is due, one
+    /// at a time, until `stop` fires. A failing partition is logged and
+    /// counted and the pass goes on.
+    pub fn clean_once(
+        &self,
+        options: &cleaner::CleanerOptions,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> usize {
+        let metrics = &self.metrics.cleaner;
+        metrics.max_dirty_ratio.set(0.0);
+        let mut cleaned = 0;
+        for p in self.all_partitions() {
+            if stop.is_cancelled() {
+                break;
+            }
+            let now = logship_common::time::now_ms();
+            match cleaner::clean_partition(&p, options, metrics, now) {
+                Ok(Some(_)) => cleaned += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    metrics.errors.inc();
+                    tracing::error!(topic = p.topic(), partition = p.id(), error = %e, "cleaning failed");
+                }
+            }
+        }
+        cleaned
+    }
+
     /// fsyncs every partition (the interval flush policy's tick).
     pub fn flush_all(&self) {
         for p in self.all_partitions() {
@@ -515,5 +548,7 @@ fn remove_deleted_dirs(data_dir: &Path) {
     }
 }
 
+#[cfg(test)]
+mod cleaner_tests;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use logship_common::time::now_ms;
 
 use super::batch::{self, BatchHeader};
+use super::cleaner;
 use super::group_commit::GroupCommit;
 use super::producer::{self, ProducerState, SequenceCheck, SequenceError};
 use super::segment::{self, Segment};
@@ -66,6 +67,8 @@ pub(crate) struct Log {
     /// The start DeleteRecords set (0 if never), checkpointed in
     /// `log-start-offset`; at most the log end offset.
     pub(crate) deleted_below: i64,
+    /// Where the last cleaning stopped (compacted topics; 0 otherwise).
+    pub(crate) first_dirty: i64,
 }
 
 impl Log {
@@ -198,6 +201,7 @@ impl Partition {
             self.metrics.append_error(match e {
                 StorageError::CorruptBatch { .. } => "corrupt",
                 StorageError::BatchTooLarge { .. } => "too_large",
+                StorageError::InvalidRecord { .. } => "invalid_record",
                 StorageError::UnknownTopicOrPartition { .. } => "unknown_partition",
                 _ => "io",
             });
@@ -233,6 +237,9 @@ impl Partition {
                 size: h.total_len(),
                 max: config.max_message_bytes,
             });
+        }
+        if config.cleanup_policy.compacts() {
+            self.check_keys(buf, &headers)?;
         }
         let records: i64 = headers.iter().map(|h| h.record_count as i64).sum();
         let info = {
@@ -285,6 +292,29 @@ impl Partition {
             }
         };
         Ok(info)
+    }
+
+    /// Kafka's rule for compacted topics: every record needs a key, since
+    /// the cleaner keeps records by key. Compressed batches are
+    /// decompressed to check.
+    fn check_keys(&self, buf: &[u8], headers: &[BatchHeader]) -> Result<()> {
+        let refuse = |reason: &str| StorageError::InvalidRecord {
+            topic: self.topic.clone(),
+            partition: self.id,
+            reason: reason.to_owned(),
+        };
+        let mut at = 0;
+        for h in headers {
+            let recs = super::compact::records(&buf[at..at + h.total_len()])
+                .ok_or_else(|| refuse("the batch's records could not be read"))?;
+            if recs.records.iter().any(|r| r.key.is_none()) {
+                return Err(refuse(
+                    "compacted topic cannot accept a record without a key",
+                ));
+            }
+            at += h.total_len();
+        }
+        Ok(())
     }
 
     /// Checks idempotent producers' sequences. Returns the original offsets
@@ -625,6 +655,9 @@ impl Partition {
     /// first if it too has expired. Returns how many segments were deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize> {
         let config = self.config();
+        if !config.cleanup_policy.deletes() {
+            return Ok(0);
+        }
         let removed: Vec<Segment> = {
             let mut log = lock(&self.log);
             if self.deleted.load(Ordering::Acquire) {
@@ -710,6 +743,122 @@ impl Partition {
         }
         tracing::info!(topic = %self.topic, partition = self.id, log_start_offset = target, segments_deleted = removed.len(), "records deleted");
         Ok(self.log_start_offset())
+    }
+
+    /// The cleaner's view of this partition now (see [`super::cleaner`]);
+    /// `None` unless the topic is compacted and has closed segments.
+    pub(crate) fn cleaning_plan(&self, now_ms: i64) -> Result<Option<cleaner::Plan>> {
+        let config = self.config();
+        if !config.cleanup_policy.compacts() {
+            return Ok(None);
+        }
+        let log = lock(&self.log);
+        if self.deleted.load(Ordering::Acquire) || log.segments.len() < 2 {
+            return Ok(None);
+        }
+        let closed = log.segments.len() - 1;
+        let mut segments = Vec::new();
+        for seg in log.segments.values().take(closed) {
+            // Segments holding records younger than the lag, and all after
+            // them, wait.
+            if now_ms - largest_time_ms(seg) < config.min_compaction_lag_ms {
+                break;
+            }
+            let mtime_ms = std::fs::metadata(seg.log_path())
+                .and_then(|m| m.modified())
+                .map_err(|e| StorageError::io(seg.log_path(), e))?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            segments.push(cleaner::SegmentView {
+                base: seg.base_offset(),
+                next: seg.next_offset(),
+                size: seg.size(),
+                file: seg.file(),
+                mtime_ms,
+            });
+        }
+        let Some(first) = segments.first() else {
+            return Ok(None);
+        };
+        let first_dirty = log.first_dirty.max(first.base);
+        let (mut clean, mut dirty, mut overdue) = (0u64, 0u64, false);
+        for (seg, view) in log.segments.values().zip(&segments) {
+            if view.next <= first_dirty {
+                clean += view.size;
+            } else {
+                dirty += view.size;
+                overdue |=
+                    now_ms.saturating_sub(largest_time_ms(seg)) > config.max_compaction_lag_ms;
+            }
+        }
+        let dirty_ratio = if dirty == 0 {
+            0.0
+        } else {
+            dirty as f64 / (clean + dirty) as f64
+        };
+        let due = dirty > 0 && (dirty_ratio >= config.min_cleanable_dirty_ratio() || overdue);
+        let producer_last = log
+            .producers
+            .producers
+            .iter()
+            .filter_map(|(id, e)| e.batches.back().map(|b| (*id, b.last_offset)))
+            .collect();
+        Ok(Some(cleaner::Plan {
+            dir: self.dir.clone(),
+            config,
+            segments,
+            first_dirty,
+            dirty_ratio,
+            due,
+            producer_last,
+        }))
+    }
+
+    /// Swaps the cleaned segment at `cleaned` in for the segments
+    /// `sources` (base offset, size), if they are all still there
+    /// unchanged; returns whether it did. The `.swap` rename is the commit
+    /// point (see [`cleaner::recover_swaps`]).
+    pub(crate) fn swap_cleaned(&self, sources: &[(i64, u64)], cleaned: &Path) -> Result<bool> {
+        let mut log = lock(&self.log);
+        let active = log.active().base_offset();
+        let intact = !self.deleted.load(Ordering::Acquire)
+            && sources.iter().all(|(base, size)| {
+                *base != active && log.segments.get(base).is_some_and(|s| s.size() == *size)
+            });
+        if !intact {
+            return Ok(false);
+        }
+        let base = sources[0].0;
+        let swap = cleaner::swap_path(&self.dir, base);
+        std::fs::rename(cleaned, &swap).map_err(|e| StorageError::io(cleaned, e))?;
+        sync_dir(&self.dir)?;
+        let mut old_size = 0;
+        for (b, _) in sources {
+            let seg = log.segments.remove(b).expect("checked above");
+            old_size += seg.size();
+            seg.delete_files()?;
+        }
+        let target = self.dir.join(segment::file_name(base, "log"));
+        std::fs::rename(&swap, &target).map_err(|e| StorageError::io(&swap, e))?;
+        sync_dir(&self.dir)?;
+        let interval = self.config().index_interval_bytes;
+        let opened = Segment::open(&self.dir, base, true, interval)?;
+        opened.segment.sync()?;
+        let new_size = opened.segment.size();
+        log.segments.insert(base, opened.segment);
+        self.topic_metrics.segments.sub(sources.len() as i64 - 1);
+        self.topic_metrics
+            .log_size
+            .sub(old_size as i64 - new_size as i64);
+        Ok(true)
+    }
+
+    /// Records where the last cleaning stopped.
+    pub(crate) fn set_first_dirty(&self, offset: i64) -> Result<()> {
+        let mut log = lock(&self.log);
+        cleaner::save_checkpoint(&self.dir, offset)?;
+        log.first_dirty = offset;
+        Ok(())
     }
 
     /// Refuses all further appends and reads; the topic is being deleted.

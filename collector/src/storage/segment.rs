@@ -216,9 +216,12 @@ impl Segment {
             let Ok(header) = batch::check(&buf) else {
                 break;
             };
-            // Offsets are assigned contiguously, so anything else is garbage.
-            if header.base_offset != self.next_offset
-                || header.record_count != header.last_offset_delta + 1
+            // Offsets only grow. The cleaner leaves gaps between batches and
+            // inside them (a batch keeps its offset span when records are
+            // removed), so a batch may start past the previous one's end
+            // and hold fewer records than its span.
+            if header.base_offset < self.next_offset
+                || header.record_count > header.last_offset_delta + 1
                 || header.last_offset() - self.base_offset > u32::MAX as i64
             {
                 break;

@@ -11,11 +11,31 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 
-/// `cleanup.policy`. Only `delete` is supported; `compact` is refused with
-/// INVALID_CONFIG rather than silently ignored.
+/// `cleanup.policy`: a comma-separated list of `delete` and `compact`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CleanupPolicy {
+    /// Retention deletes whole old segments.
     Delete,
+    /// The cleaner keeps the latest record of each key; no retention.
+    Compact,
+    /// Both: the cleaner compacts and retention deletes old segments.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        }
+    }
 }
 
 /// Effective configuration of one topic: the collector's defaults with the
@@ -36,6 +56,18 @@ pub struct TopicConfig {
     pub index_interval_bytes: u64,
     /// `cleanup.policy`.
     pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio` in millionths: the cleaner takes a
+    /// partition once its uncleaned bytes are at least this share of the
+    /// closed segments (kept as an integer so the config stays `Eq`).
+    pub min_cleanable_dirty_ratio_ppm: u32,
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a segment with records older than this is
+    /// cleaned whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones outlive the cleaning that
+    /// reached them.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for TopicConfig {
@@ -49,6 +81,10 @@ impl Default for TopicConfig {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio_ppm: 500_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -56,9 +92,13 @@ impl Default for TopicConfig {
 /// Every topic config key the collector understands.
 pub const CONFIG_KEYS: &[&str] = &[
     "cleanup.policy",
+    "delete.retention.ms",
     "index.interval.bytes",
+    "max.compaction.lag.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "retention.bytes",
     "retention.ms",
     "segment.bytes",
@@ -77,17 +117,28 @@ pub fn broker_synonym(key: &str) -> Option<&'static str> {
         "segment.bytes" => "log.segment.bytes",
         "segment.ms" => "log.roll.ms",
         "message.timestamp.type" => "log.message.timestamp.type",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
         _ => return None,
     })
 }
 
 /// The type DescribeConfigs (v3+) reports for topic config `key`, as
-/// Kafka's LogConfig declares it (2 STRING, 3 INT, 5 LONG, 7 LIST; 0 unknown).
+/// Kafka's LogConfig declares it (2 STRING, 3 INT, 5 LONG, 6 DOUBLE, 7 LIST;
+/// 0 unknown).
 pub fn config_type(key: &str) -> i8 {
     match key {
         "message.timestamp.type" => 2,
         "index.interval.bytes" | "max.message.bytes" | "segment.bytes" => 3,
-        "retention.bytes" | "retention.ms" | "segment.ms" => 5,
+        "retention.bytes"
+        | "retention.ms"
+        | "segment.ms"
+        | "min.compaction.lag.ms"
+        | "max.compaction.lag.ms"
+        | "delete.retention.ms" => 5,
+        "min.cleanable.dirty.ratio" => 6,
         "cleanup.policy" => 7,
         _ => 0,
     }
@@ -128,6 +179,30 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> StorageError {
     }
 }
 
+/// `cleanup.policy` as a list: `delete`, `compact`, or both in either order.
+fn parse_policy(value: &str) -> Result<CleanupPolicy> {
+    let (mut compact, mut delete) = (false, false);
+    for item in value.split(',').map(str::trim) {
+        match item {
+            "compact" => compact = true,
+            "delete" => delete = true,
+            _ => {
+                return Err(invalid(
+                    "cleanup.policy",
+                    value,
+                    "must be a list of delete and compact",
+                ))
+            }
+        }
+    }
+    Ok(match (compact, delete) {
+        (true, true) => CleanupPolicy::CompactDelete,
+        (true, false) => CleanupPolicy::Compact,
+        (false, true) => CleanupPolicy::Delete,
+        (false, false) => unreachable!("split yields at least one item"),
+    })
+}
+
 fn parse_int(key: &str, value: &str, min: i64, max: i64) -> Result<i64> {
     let n: i64 = value
         .trim()
@@ -155,16 +230,23 @@ impl TopicConfig {
             "index.interval.bytes" => {
                 self.index_interval_bytes = parse_int(key, value, 0, i32::MAX as i64)? as u64
             }
-            "cleanup.policy" => match value.trim() {
-                "delete" => self.cleanup_policy = CleanupPolicy::Delete,
-                _ => {
-                    return Err(invalid(
-                        key,
-                        value,
-                        "only cleanup.policy=delete is supported",
-                    ))
-                }
-            },
+            "cleanup.policy" => self.cleanup_policy = parse_policy(value)?,
+            "min.cleanable.dirty.ratio" => {
+                let ratio: f64 = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| invalid(key, value, "must be a number in [0, 1]"))?;
+                self.min_cleanable_dirty_ratio_ppm = (ratio * 1e6).round() as u32;
+            }
+            "min.compaction.lag.ms" => {
+                self.min_compaction_lag_ms = parse_int(key, value, 0, i64::MAX)?
+            }
+            "max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = parse_int(key, value, 1, i64::MAX)?
+            }
+            "delete.retention.ms" => self.delete_retention_ms = parse_int(key, value, 0, i64::MAX)?,
             // The collector keeps the producer's timestamps: CreateTime is
             // what it does (Kafka Streams names it on every repartition
             // topic); LogAppendTime would need batches rewritten on append.
@@ -188,7 +270,22 @@ impl TopicConfig {
         for (k, v) in overrides {
             config.set(k, v)?;
         }
+        // Kafka checks the pair together: a record may not have to be
+        // compacted before it is allowed to be.
+        if config.min_compaction_lag_ms > config.max_compaction_lag_ms {
+            let key = "min.compaction.lag.ms";
+            return Err(invalid(
+                key,
+                &config.min_compaction_lag_ms.to_string(),
+                "must not exceed max.compaction.lag.ms",
+            ));
+        }
         Ok(config)
+    }
+
+    /// `min.cleanable.dirty.ratio` as a fraction.
+    pub fn min_cleanable_dirty_ratio(&self) -> f64 {
+        f64::from(self.min_cleanable_dirty_ratio_ppm) / 1e6
     }
 
     /// The value of `key` as Kafka prints it (DescribeConfigs, `topics describe`).
@@ -200,7 +297,11 @@ impl TopicConfig {
             "retention.bytes" => self.retention_bytes.to_string(),
             "max.message.bytes" => self.max_message_bytes.to_string(),
             "index.interval.bytes" => self.index_interval_bytes.to_string(),
-            "cleanup.policy" => "delete".to_owned(),
+            "cleanup.policy" => self.cleanup_policy.as_str().to_owned(),
+            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio().to_string(),
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
+            "delete.retention.ms" => self.delete_retention_ms.to_string(),
             "message.timestamp.type" => "CreateTime".to_owned(),
             _ => return None,
         })
@@ -297,7 +398,10 @@ mod tests {
         for (k, v) in [
             ("retention.ms", "soon"),
             ("segment.bytes", "3"),
-            ("cleanup.policy", "compact"),
+            ("cleanup.policy", "compact,shred"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("delete.retention.ms", "-2"),
+            ("max.compaction.lag.ms", "0"),
             ("message.timestamp.type", "LogAppendTime"),
             ("no.such.key", "1"),
         ] {
@@ -306,6 +410,33 @@ mod tests {
             let err = d.with_overrides(&bad).unwrap_err();
             assert_eq!(err.kafka_code(), 40, "{k}={v}: {err}");
         }
+    }
+
+    #[test]
+    fn compaction_configs_parse() {
+        let d = TopicConfig::default();
+        let mut o = BTreeMap::new();
+        for (k, v) in [
+            ("cleanup.policy", "delete, compact"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("min.compaction.lag.ms", "10"),
+            ("delete.retention.ms", "0"),
+        ] {
+            o.insert(k.to_owned(), v.to_owned());
+        }
+        let c = d.with_overrides(&o).unwrap();
+        assert_eq!(c.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(c.get("cleanup.policy").as_deref(), Some("compact,delete"));
+        assert_eq!(c.get("min.cleanable.dirty.ratio").as_deref(), Some("0.25"));
+        assert_eq!(c.delete_retention_ms, 0);
+        o.insert("max.compaction.lag.ms".to_owned(), "5".to_owned());
+        let err = d.with_overrides(&o).unwrap_err();
+        assert_eq!(err.kafka_code(), 40, "{err}");
+        assert_eq!(
+            d.get("min.cleanable.dirty.ratio").as_deref(),
+            Some("0.5"),
+            "Kafka's default"
+        );
     }
 
     #[test]
