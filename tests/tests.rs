@@ -13,6 +13,7 @@ mod cli_groups;
 mod cli_progress;
 mod cli_users;
 mod collector_run;
+mod compaction;
 mod config_validate;
 mod deploy_walkthrough;
 mod groups;

@@ -533,68 +533,86 @@ impl Partition {
     /// the high watermark reads nothing.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         let hw = self.high_watermark();
-        let (file, start, end, log_start, log_end) = {
-            let log = lock(&self.log);
-            let (log_start, log_end) = (log.start_offset(), log.end_offset());
-            if self.deleted.load(Ordering::Acquire) {
-                return Err(self.unknown());
-            }
-            if offset < log_start || offset > log_end {
-                return Err(StorageError::OffsetOutOfRange {
-                    topic: self.topic.clone(),
-                    partition: self.id,
-                    offset,
+        // Where to look: `offset`, then, if what is left of a segment is
+        // only empty batches (the cleaner keeps some for their offsets),
+        // the next segment. A response never starts with an empty batch:
+        // some clients (librdkafka) stall on a fetch that holds no record.
+        let mut cursor = offset;
+        let mut first_pass = true;
+        loop {
+            let (file, start, end, log_start, log_end) = {
+                let log = lock(&self.log);
+                let (log_start, log_end) = (log.start_offset(), log.end_offset());
+                if self.deleted.load(Ordering::Acquire) {
+                    return Err(self.unknown());
+                }
+                if first_pass && (offset < log_start || offset > log_end) {
+                    return Err(StorageError::OffsetOutOfRange {
+                        topic: self.topic.clone(),
+                        partition: self.id,
+                        offset,
+                        log_start_offset: log_start,
+                        log_end_offset: log_end,
+                    });
+                }
+                let empty = ReadResult {
+                    records: Bytes::new(),
+                    high_watermark: hw,
                     log_start_offset: log_start,
                     log_end_offset: log_end,
-                });
-            }
-            let empty = ReadResult {
-                records: Bytes::new(),
+                };
+                if cursor >= hw {
+                    return Ok(empty);
+                }
+                let mut seg = log.segments.range(..=cursor).next_back().map(|(_, s)| s);
+                if let Some(s) = seg.filter(|s| s.next_offset() <= cursor) {
+                    seg = log
+                        .segments
+                        .range((Bound::Excluded(s.base_offset()), Bound::Unbounded))
+                        .map(|(_, s)| s)
+                        .next();
+                }
+                let Some(seg) = seg else { return Ok(empty) };
+                (
+                    seg.file(),
+                    seg.scan_start(cursor),
+                    seg.size(),
+                    log_start,
+                    log_end,
+                )
+            };
+            first_pass = false;
+            let io = |e| StorageError::io(self.dir.clone(), e);
+            let mut seg_end = cursor;
+            let found = segment::scan_headers(&file, start, end, |h| {
+                seg_end = h.next_offset();
+                h.last_offset() >= cursor && h.record_count > 0
+            })
+            .map_err(io)?;
+            let records = match found {
+                Some((pos, first)) if first.base_offset < hw => {
+                    let want = (max_bytes.max(first.total_len()) as u64).min(end - pos) as usize;
+                    let mut buf = vec![0u8; want];
+                    std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, pos)
+                        .map_err(io)?;
+                    let keep = whole_batches_below(&buf, hw);
+                    buf.truncate(keep);
+                    Bytes::from(buf)
+                }
+                None if seg_end > cursor => {
+                    // Only empty batches left in this segment: go on.
+                    cursor = seg_end;
+                    continue;
+                }
+                _ => Bytes::new(),
+            };
+            return Ok(ReadResult {
+                records,
                 high_watermark: hw,
                 log_start_offset: log_start,
                 log_end_offset: log_end,
-            };
-            if offset >= hw {
-                return Ok(empty);
-            }
-            let mut seg = log.segments.range(..=offset).next_back().map(|(_, s)| s);
-            if let Some(s) = seg.filter(|s| s.next_offset() <= offset) {
-                seg = log
-                    .segments
-                    .range((Bound::Excluded(s.base_offset()), Bound::Unbounded))
-                    .map(|(_, s)| s)
-                    .next();
-            }
-            let Some(seg) = seg else { return Ok(empty) };
-            (
-                seg.file(),
-                seg.scan_start(offset),
-                seg.size(),
-                log_start,
-                log_end,
-            )
-        };
-        let io = |e| StorageError::io(self.dir.clone(), e);
-        let found =
-            segment::scan_headers(&file, start, end, |h| h.last_offset() >= offset).map_err(io)?;
-        let records = match found {
-            Some((pos, first)) if first.base_offset < hw => {
-                let want = (max_bytes.max(first.total_len()) as u64).min(end - pos) as usize;
-                let mut buf = vec![0u8; want];
-                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, pos)
-                    .map_err(io)?;
-                let keep = whole_batches_below(&buf, hw);
-                buf.truncate(keep);
-                Bytes::from(buf)
-            }
-            _ => Bytes::new(),
-        };
-        Ok(ReadResult {
-            records,
-            high_watermark: hw,
-            log_start_offset: log_start,
-            log_end_offset: log_end,
-        })
+            });
+        }
     }
 
     /// The first record with a timestamp >= `timestamp`, as `(offset,
