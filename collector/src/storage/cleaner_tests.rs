@@ -272,3 +272,122 @@ fn keyless_records_are_refused_on_compacted_topics() {
     }
     assert_eq!(p.log_end_offset(), 0);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn start_up_completes_a_swap_and_drops_a_cleaned_file() {
+    let root = tempfile::tempdir().unwrap();
+    let (live, before) = (root.path().join("live"), root.path().join("before"));
+    let (s, metrics) = open_compacted(&live, true);
+    let p = s.partition("c", 0).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut model = HashMap::new();
+    let options = CleanerOptions::default();
+    for round in 0..2 {
+        for _ in 0..120 {
+            p.append(&mut keyed_batch(&mut rng, 10, &mut model, None).0)
+                .unwrap();
+        }
+        if round == 0 {
+            // The first cleaning leaves small segments the second merges.
+            clean_partition(&p, &options, &metrics.storage.cleaner, now_ms())
+                .unwrap()
+                .unwrap();
+        }
+    }
+    copy_dir(&live, &before);
+    let old_bases = p.segment_base_offsets();
+    clean_partition(
+        &p,
+        &CleanerOptions::default(),
+        &metrics.storage.cleaner,
+        now_ms(),
+    )
+    .unwrap()
+    .unwrap();
+    let cleaned = read_records(&p);
+    let new_bases = p.segment_base_offsets();
+    let merged = *new_bases
+        .iter()
+        .find(|b| {
+            let next = new_bases.iter().find(|n| *n > *b);
+            old_bases
+                .iter()
+                .filter(|o| **o >= **b && next.is_none_or(|n| *o < n))
+                .count()
+                > 1
+        })
+        .expect("some segments were merged");
+    let pdir = |root: &Path| root.join("c-0");
+
+    // Killed after the .swap rename, with one source already deleted and
+    // another group still being written.
+    let crashed = root.path().join("crashed");
+    copy_dir(&before, &crashed);
+    let log = |dir: &Path, b: i64| dir.join(segment::file_name(b, "log"));
+    std::fs::copy(
+        log(&pdir(&live), merged),
+        pdir(&crashed).join(format!("{}.swap", segment::file_name(merged, "log"))),
+    )
+    .unwrap();
+    let second = *old_bases.iter().find(|b| **b > merged).unwrap();
+    std::fs::remove_file(log(&pdir(&crashed), second)).unwrap();
+    std::fs::write(
+        pdir(&crashed).join(format!("{}.cleaned", segment::file_name(0, "log"))),
+        b"half",
+    )
+    .unwrap();
+    drop(p);
+    drop(s);
+    let (s, _) = open_compacted(&crashed, false);
+    let p = s.partition("c", 0).unwrap();
+    let names: Vec<String> = std::fs::read_dir(pdir(&crashed))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".swap") || n.ends_with(".cleaned")),
+        "{names:?}"
+    );
+    // The merged segment is the cleaned one; the rest are the originals,
+    // and every key still reads its latest value.
+    let merged_records: Vec<Entry> = read_records(&p)
+        .into_iter()
+        .filter(|(o, _, _)| {
+            let next = new_bases
+                .iter()
+                .find(|n| **n > merged)
+                .copied()
+                .unwrap_or(i64::MAX);
+            *o >= merged && *o < next
+        })
+        .collect();
+    let expected: Vec<Entry> = cleaned
+        .iter()
+        .filter(|(o, _, _)| {
+            let next = new_bases
+                .iter()
+                .find(|n| **n > merged)
+                .copied()
+                .unwrap_or(i64::MAX);
+            *o >= merged && *o < next
+        })
+        .cloned()
+        .collect();
+    assert_eq!(merged_records, expected);
+    check_against_model(&p, &model, 0);
+}
