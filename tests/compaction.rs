@@ -107,6 +107,28 @@ fn consume(bootstrap: &str, topic: &str) -> Vec<(i64, String, String)> {
         .collect()
 }
 
+/// How many records partition 0 of `topic` holds (values may be binary).
+fn count_records(bootstrap: &str, topic: &str) -> usize {
+    let out = kcat(
+        bootstrap,
+        &[
+            "-C",
+            "-t",
+            topic,
+            "-p",
+            "0",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%o\\n",
+        ],
+        "",
+    );
+    String::from_utf8(out.stdout).unwrap().lines().count()
+}
+
 fn create_compacted(kafka: std::net::SocketAddr, topic: &str) {
     cli_ok(
         kafka,
@@ -360,4 +382,66 @@ fn sigkill_while_cleaning_loses_no_latest_value() {
         mid_cleaning >= 1,
         "no kill landed while a segment was being cleaned: {caught:?}"
     );
+}
+
+/// Kafka Streams with a state store whose changelog is a compacted topic:
+/// counts by key (`tests/java/CountByKey.java`), run, stopped, and run again
+/// with more input after the cleaner has compacted the changelog; the second
+/// run's counts continue the first's only if the store was restored from
+/// the cleaned changelog.
+#[test]
+fn kafka_streams_restores_a_count_from_a_compacted_changelog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.yaml");
+    // Small segments everywhere, so the changelog's roll and get cleaned.
+    std::fs::write(
+        &path,
+        format!(
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  kafka:\n    listen: 127.0.0.1:0\n  groups:\n    initial_rebalance_delay: 0s\n  storage:\n    cleaner_interval: 100ms\n  defaults:\n    configs:\n      segment.bytes: 2048\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let running = start_logship(&path);
+    let b = running.kafka.to_string();
+    for topic in ["words", "word-counts"] {
+        cli_ok(running.kafka, &["topics", "create", topic], "");
+    }
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let batch = |n: usize, expected: &mut BTreeMap<String, u64>| {
+        let mut lines = String::new();
+        for i in 0..n {
+            let key = format!("w{}", (i * 7) % 10);
+            *expected.entry(key.clone()).or_default() += 1;
+            lines.push_str(&format!("{key}:{i}\n"));
+        }
+        produce(&b, "words", "none", &lines);
+    };
+    batch(300, &mut expected);
+    let out = crate::apache_kafka::java_client("CountByKey", &[&b, "words", "word-counts", "300"]);
+    assert!(out.starts_with("counts: "), "{out}");
+
+    let changelog = "count-by-key-counts-changelog";
+    let described = cli_ok(running.kafka, &["topics", "describe", changelog], "");
+    assert!(described.contains("cleanup.policy=compact"), "{described}");
+    let runs = cleaner_runs(running.http);
+    wait_for("the changelog's cleaning", Duration::from_secs(60), || {
+        cleaner_runs(running.http) > runs || count_records(&b, changelog) < 300
+    });
+    // Streams wrote all 300 updates (no record cache); the cleaner left
+    // fewer.
+    let left = count_records(&b, changelog);
+    assert!(left < 300, "the changelog was compacted: {left} records");
+
+    batch(200, &mut expected);
+    let out = crate::apache_kafka::java_client("CountByKey", &[&b, "words", "word-counts", "500"]);
+    let want = format!(
+        "counts: {{{}}}\n",
+        expected
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert_eq!(out, want);
 }

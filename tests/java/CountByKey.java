@@ -1,0 +1,88 @@
+// A stateful Kafka Streams application at the broker at args[0]: counts the
+// records of topic args[1] by key into a key-value store whose changelog
+// (a cleanup.policy=compact topic Streams creates on the broker) is its
+// only durable copy: the store is in memory, so a restarted application
+// rebuilds it by reading the changelog from the beginning. Each count
+// update goes to args[2] as key -> count. It stops once the latest counts
+// in args[2] add up to args[3] records (then prints them), or fails after
+// two minutes. Run twice with more input in between, the second run's
+// counts continue the first's only if the changelog restored them.
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.state.Stores;
+
+public final class CountByKey {
+    public static void main(String[] args) throws Exception {
+        String bootstrap = args[0];
+        String input = args[1];
+        String output = args[2];
+        long expected = Long.parseLong(args[3]);
+
+        StreamsBuilder builder = new StreamsBuilder();
+        builder.<String, String>stream(input)
+                .groupByKey()
+                .count(Materialized.<String, Long>as(Stores.inMemoryKeyValueStore("counts"))
+                        .withKeySerde(Serdes.String())
+                        .withValueSerde(Serdes.Long()))
+                .toStream()
+                .mapValues(count -> Long.toString(count))
+                .to(output, Produced.with(Serdes.String(), Serdes.String()));
+
+        Properties p = new Properties();
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, "count-by-key");
+        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("count-by-key").toString());
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        try (KafkaStreams streams = new KafkaStreams(builder.build(), p)) {
+            streams.start();
+            Map<String, Long> counts = waitForCounts(bootstrap, output, expected);
+            System.out.println("counts: " + counts);
+            streams.close(Duration.ofSeconds(30));
+        }
+        System.exit(0);
+    }
+
+    /** Reads `topic` until the latest count per key adds up to `expected`. */
+    static Map<String, Long> waitForCounts(String bootstrap, String topic, long expected) throws Exception {
+        Properties c = new Properties();
+        c.put("bootstrap.servers", bootstrap);
+        c.put("key.deserializer", StringDeserializer.class.getName());
+        c.put("value.deserializer", StringDeserializer.class.getName());
+        c.put("group.id", "count-by-key-check-" + System.nanoTime());
+        c.put("auto.offset.reset", "earliest");
+        c.put("enable.auto.commit", "false");
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        Map<String, Long> latest = new TreeMap<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
+            consumer.subscribe(List.of(topic));
+            while (latest.values().stream().mapToLong(Long::longValue).sum() != expected) {
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException(topic + ": counts " + latest + " do not add up to " + expected);
+                }
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    latest.put(r.key(), Long.parseLong(r.value()));
+                }
+            }
+        }
+        return latest;
+    }
+}
