@@ -38,6 +38,10 @@ pub struct ProduceArgs {
     /// Extra librdkafka properties, key=value.
     #[arg(long = "set")]
     set: Vec<String>,
+    /// Give record i the key `k<i % keys>` (a compacted topic needs keys);
+    /// 0 sends no key.
+    #[arg(long, default_value_t = 0)]
+    keys: u64,
 }
 
 #[derive(clap::Args)]
@@ -92,8 +96,15 @@ pub fn produce(a: ProduceArgs) -> Result<()> {
     let names: Vec<String> = (0..a.headers).map(|i| format!("h{i}")).collect();
     let header_value = &payload[..16.min(payload.len())];
     let started = Instant::now();
-    for _ in 0..a.records {
-        let mut record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&payload[..]);
+    let mut key = String::new();
+    for i in 0..a.records {
+        let mut record = BaseRecord::<str, [u8]>::to(&a.topic).payload(&payload[..]);
+        if a.keys > 0 {
+            key.clear();
+            std::fmt::Write::write_fmt(&mut key, format_args!("k{}", i % a.keys))
+                .expect("writing to a String");
+            record = record.key(key.as_str());
+        }
         if !names.is_empty() {
             let mut headers = OwnedHeaders::new_with_capacity(names.len());
             for name in &names {
