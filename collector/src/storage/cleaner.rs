@@ -390,11 +390,9 @@ fn write_cleaned(
     for seg in group {
         let drop_tombstones = seg.mtime_ms <= horizon;
         for_each_batch(seg, throttle, |bytes, header, throttle| {
-            if seg.base >= plan.first_dirty {
-                // Already counted while building the map.
-            } else {
-                stats.bytes_read += bytes.len() as u64;
-            }
+            // Dirty segments are read twice (key map, then rewrite), as in
+            // Kafka; both reads count.
+            stats.bytes_read += bytes.len() as u64;
             let Some(recs) = compact::records(bytes) else {
                 // Not parseable as records (should not happen for a
                 // checked batch): kept whole rather than guessed at.
