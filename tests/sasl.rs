@@ -28,26 +28,26 @@ use crate::kafka_protocol::Client;
 use crate::tls::{start, tls_init};
 use crate::util::*;
 
-const ALICE_PW: &str = "Alice-Pw-7f3a";
-const BOB_PW: &str = "Bob-Pw-4d1e";
-const WRONG_PW: &str = "Wrong-Pw-91c2";
+pub const ALICE_PW: &str = "Alice-Pw-7f3a";
+pub const BOB_PW: &str = "Bob-Pw-4d1e";
+pub const WRONG_PW: &str = "Wrong-Pw-91c2";
 
 /// A collector with a `sasl_ssl` listener offering SCRAM-SHA-512 only and
 /// a `sasl_plaintext` listener offering all three mechanisms; HTTP in the
 /// clear for /metrics. alice has SCRAM-SHA-512 and SCRAM-SHA-256
 /// credentials (same password), bob SCRAM-SHA-256 only.
-struct Sasl {
-    dir: tempfile::TempDir,
+pub struct Sasl {
+    pub dir: tempfile::TempDir,
     child: KillOnDrop,
     log: mpsc::Receiver<String>,
     /// Every log line seen so far (drained from `log` by `wait_log`).
     seen: std::cell::RefCell<Vec<String>>,
-    http: SocketAddr,
-    kafka: BTreeMap<String, SocketAddr>,
+    pub http: SocketAddr,
+    pub kafka: BTreeMap<String, SocketAddr>,
 }
 
 impl Sasl {
-    fn start() -> Sasl {
+    pub fn start() -> Sasl {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
         tls_init(&certs, "localhost,127.0.0.1", "");
@@ -94,25 +94,25 @@ impl Sasl {
         }
     }
 
-    fn ca(&self) -> String {
+    pub fn ca(&self) -> String {
         self.dir.path().join("certs/ca.pem").display().to_string()
     }
 
-    fn credentials(&self) -> PathBuf {
+    pub fn credentials(&self) -> PathBuf {
         self.dir.path().join("users.json")
     }
 
     /// The bootstrap address of the `secure` (sasl_ssl) listener, by the
     /// name its certificate holds.
-    fn secure(&self) -> String {
+    pub fn secure(&self) -> String {
         format!("localhost:{}", self.kafka["secure"].port())
     }
 
-    fn inside(&self) -> String {
+    pub fn inside(&self) -> String {
         self.kafka["inside"].to_string()
     }
 
-    fn failures(&self, listener: &str, mechanism: &str, reason: &str) -> f64 {
+    pub fn failures(&self, listener: &str, mechanism: &str, reason: &str) -> f64 {
         let (_, page) = http_get(self.http, "/metrics");
         let series = format!(
             r#"logship_collector_auth_failures_total{{listener="{listener}",mechanism="{mechanism}",reason="{reason}"}}"#
@@ -121,7 +121,7 @@ impl Sasl {
     }
 
     /// Waits for a log line containing `text`.
-    fn wait_log(&self, text: &str) -> String {
+    pub fn wait_log(&self, text: &str) -> String {
         loop {
             let line = self
                 .log
@@ -135,7 +135,7 @@ impl Sasl {
     }
 
     /// Every log line so far holds none of the passwords.
-    fn assert_no_password_logged(&self) {
+    pub fn assert_no_password_logged(&self) {
         let mut seen = self.seen.borrow_mut();
         seen.extend(self.log.try_iter());
         assert!(!seen.is_empty());
@@ -149,7 +149,7 @@ impl Sasl {
 
 /// `logship users add NAME --mechanism M --credentials FILE`, the password
 /// on stdin.
-fn add_user(credentials: &Path, name: &str, mechanism: &str, password: &str) {
+pub fn add_user(credentials: &Path, name: &str, mechanism: &str, password: &str) {
     let mut command = Command::new(LOGSHIP);
     command
         .args([
@@ -176,7 +176,7 @@ fn add_user(credentials: &Path, name: &str, mechanism: &str, password: &str) {
 
 /// Debian's kcat (with Debian's librdkafka: cargo's LD_LIBRARY_PATH would
 /// hand it the crate's own build) with SASL settings for `bootstrap`.
-fn kcat(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+pub fn kcat(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     let mut command = Command::new("kcat");
     command
         .env_remove("LD_LIBRARY_PATH")
@@ -193,7 +193,7 @@ fn kcat(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> O
     )
 }
 
-fn kcat_ok(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
+pub fn kcat_ok(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
     let out = kcat(bootstrap, sasl, args, stdin);
     assert!(
         out.status.success(),
@@ -203,7 +203,7 @@ fn kcat_ok(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn python(venv: &str) -> PathBuf {
+pub fn python(venv: &str) -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(".ci")
         .join(venv)
@@ -218,7 +218,7 @@ fn python(venv: &str) -> PathBuf {
 
 /// Runs tests/python/sasl_clients.py; `expect` is `ok` or `denied`.
 #[allow(clippy::too_many_arguments)]
-fn python_client(
+pub fn python_client(
     venv: &str,
     library: &str,
     bootstrap: &str,
@@ -229,12 +229,22 @@ fn python_client(
     ca: &str,
     expect: &str,
 ) {
+    python_client_with(
+        venv,
+        &[
+            library, bootstrap, protocol, mechanism, user, password, ca, expect,
+        ],
+    )
+}
+
+/// Runs tests/python/sasl_clients.py with `args` (LIBRARY BOOTSTRAP
+/// PROTOCOL MECHANISM USER PASSWORD CA EXPECT [CERT KEY]).
+pub fn python_client_with(venv: &str, args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sasl_clients.py");
     let mut command = Command::new(python(venv));
-    command.args([
-        script, library, bootstrap, protocol, mechanism, user, password, ca, expect,
-    ]);
-    let what = format!("{library} ({venv}) {protocol} {mechanism} {user} expecting {expect}");
+    command.arg(script).args(args);
+    let (library, expect) = (args[0], args[7]);
+    let what = format!("{} ({venv}) expecting {expect}", args[..5].join(" "));
     let out = run_bounded(command, &what, "", Duration::from_secs(90));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -246,7 +256,7 @@ fn python_client(
 
 /// Runs the closures on threads at once (the clients are separate
 /// processes; running them side by side keeps the test short).
-fn all(jobs: Vec<Box<dyn FnOnce() + Send + '_>>) {
+pub fn all(jobs: Vec<Box<dyn FnOnce() + Send + '_>>) {
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs.into_iter().map(|j| s.spawn(j)).collect();
         for h in handles {

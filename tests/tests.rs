@@ -32,6 +32,7 @@ mod prometheus;
 mod python_clients;
 mod quickstart;
 mod sasl;
+mod sasl_clients;
 mod static_groups;
 mod storage_crash;
 mod systemd;

@@ -1,10 +1,11 @@
 """Authenticates with SASL using a stock Python Kafka client.
 
-usage: sasl_clients.py LIBRARY BOOTSTRAP PROTOCOL MECHANISM USER PASSWORD CA_FILE|- EXPECT
-LIBRARY: confluent-kafka | kafka-python
-PROTOCOL: SASL_SSL | SASL_PLAINTEXT; MECHANISM: PLAIN, SCRAM-SHA-256, ... or
-OAUTHBEARER (confluent-kafka only: librdkafka's unsecured JWT, a mechanism
-the collector does not serve).
+usage: sasl_clients.py LIBRARY BOOTSTRAP PROTOCOL MECHANISM USER PASSWORD CA_FILE|- EXPECT [CERT KEY]
+LIBRARY: confluent-kafka | kafka-python | aiokafka
+PROTOCOL: SASL_SSL | SASL_PLAINTEXT, or SSL (aiokafka only, with CERT and KEY:
+mutual TLS; MECHANISM, USER and PASSWORD are then "-"); MECHANISM: PLAIN,
+SCRAM-SHA-256, ... or OAUTHBEARER (confluent-kafka only: librdkafka's
+unsecured JWT, a mechanism the collector does not serve).
 EXPECT: ok      -> create a topic, produce, consume it in a consumer group,
                    commit and read the committed offset back; prints "ok LIBRARY"
         denied  -> the client must fail to authenticate; prints "denied LIBRARY"
@@ -115,10 +116,74 @@ def kafka_python(bootstrap, protocol, mechanism, user, password, ca, expect):
     c.close()
 
 
+def aiokafka_client(bootstrap, protocol, mechanism, user, password, ca, expect, cert=None, key=None):
+    import asyncio
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaError
+    from aiokafka.helpers import create_ssl_context
+
+    conf = {"bootstrap_servers": bootstrap, "security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        conf.update({"sasl_mechanism": mechanism, "sasl_plain_username": user,
+                     "sasl_plain_password": password})
+    if ca != "-":
+        conf["ssl_context"] = create_ssl_context(cafile=ca, certfile=cert, keyfile=key)
+
+    async def denied():
+        p = AIOKafkaProducer(**conf, request_timeout_ms=5000, retry_backoff_ms=200)
+        try:
+            await asyncio.wait_for(p.start(), 20)
+            await asyncio.wait_for(p.send_and_wait("sasl-denied", b"x"), 10)
+        except (KafkaError, asyncio.TimeoutError) as e:
+            print(f"refused: {type(e).__name__}: {e}")
+            return
+        finally:
+            await p.stop()
+        raise AssertionError("produced without authenticating")
+
+    async def ok():
+        topic = "sasl-aio-" + uuid.uuid4().hex[:8]
+        admin = AIOKafkaAdminClient(**conf)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+            assert topic in await admin.list_topics(), "created topic not listed"
+        finally:
+            await admin.close()
+        p = AIOKafkaProducer(**conf, enable_idempotence=True)
+        await p.start()
+        try:
+            for i in range(N):
+                await p.send(topic, value=f"v{i}".encode(), key=f"k{i}".encode())
+            await p.flush()
+        finally:
+            await p.stop()
+        c = AIOKafkaConsumer(topic, **conf, group_id="sasl-" + topic,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+        await c.start()
+        try:
+            got = []
+            deadline = time.time() + 30
+            while len(got) < N and time.time() < deadline:
+                for msgs in (await c.getmany(timeout_ms=1000)).values():
+                    got.extend(m.value.decode() for m in msgs)
+            assert sorted(got) == sorted(f"v{i}" for i in range(N)), f"got {len(got)}"
+            assert len(c.assignment()) == 2, c.assignment()
+            await c.commit()
+            committed = [await c.committed(TopicPartition(topic, p)) for p in (0, 1)]
+            assert sum(o or 0 for o in committed) == N, committed
+        finally:
+            await c.stop()
+
+    asyncio.run(denied() if expect == "denied" else ok())
+
+
 def main():
     library, bootstrap, protocol, mechanism, user, password, ca, expect = sys.argv[1:9]
-    run = {"confluent-kafka": confluent, "kafka-python": kafka_python}[library]
-    run(bootstrap, protocol, mechanism, user, password, ca, expect)
+    run = {"confluent-kafka": confluent, "kafka-python": kafka_python,
+           "aiokafka": aiokafka_client}[library]
+    run(bootstrap, protocol, mechanism, user, password, ca, expect, *sys.argv[9:11])
     print(f"{expect} {library}")
 
 
