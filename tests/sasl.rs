@@ -234,24 +234,26 @@ pub fn python_client(
         &[
             library, bootstrap, protocol, mechanism, user, password, ca, expect,
         ],
-    )
+    );
 }
 
 /// Runs tests/python/sasl_clients.py with `args` (LIBRARY BOOTSTRAP
-/// PROTOCOL MECHANISM USER PASSWORD CA EXPECT [CERT KEY]).
-pub fn python_client_with(venv: &str, args: &[&str]) {
+/// PROTOCOL MECHANISM USER PASSWORD CA EXPECT [CERT KEY]); returns its
+/// stdout.
+pub fn python_client_with(venv: &str, args: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sasl_clients.py");
     let mut command = Command::new(python(venv));
     command.arg(script).args(args);
     let (library, expect) = (args[0], args[7]);
     let what = format!("{} ({venv}) expecting {expect}", args[..5].join(" "));
     let out = run_bounded(command, &what, "", Duration::from_secs(90));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && stdout.contains(&format!("{expect} {library}")),
         "{what}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
 }
 
 /// Runs the closures on threads at once (the clients are separate

@@ -131,12 +131,24 @@ def aiokafka_client(bootstrap, protocol, mechanism, user, password, ca, expect, 
         conf["ssl_context"] = create_ssl_context(cafile=ca, certfile=cert, keyfile=key)
 
     async def denied():
+        # aiokafka reports a failed bootstrap as KafkaConnectionError; why
+        # each broker refused is in its log, printed here for the caller.
+        import logging
+        refusals = []
+
+        class Collect(logging.Handler):
+            def emit(self, record):
+                refusals.append(record.getMessage())
+
+        logging.getLogger("aiokafka").addHandler(Collect(logging.ERROR))
         p = AIOKafkaProducer(**conf, request_timeout_ms=5000, retry_backoff_ms=200)
         try:
             await asyncio.wait_for(p.start(), 20)
             await asyncio.wait_for(p.send_and_wait("sasl-denied", b"x"), 10)
         except (KafkaError, asyncio.TimeoutError) as e:
             print(f"refused: {type(e).__name__}: {e}")
+            for r in refusals:
+                print(f"logged: {r}")
             return
         finally:
             await p.stop()
