@@ -174,6 +174,18 @@ pub fn add_user(credentials: &Path, name: &str, mechanism: &str, password: &str)
     );
 }
 
+/// librdkafka's settings for alice over the `secure` (sasl_ssl,
+/// SCRAM-SHA-512) listener, `ca` verifying it.
+pub fn alice_scram512(ca: &str) -> [(&str, &str); 5] {
+    [
+        ("security.protocol", "sasl_ssl"),
+        ("ssl.ca.location", ca),
+        ("sasl.mechanisms", "SCRAM-SHA-512"),
+        ("sasl.username", "alice"),
+        ("sasl.password", ALICE_PW),
+    ]
+}
+
 /// Debian's kcat (with Debian's librdkafka: cargo's LD_LIBRARY_PATH would
 /// hand it the crate's own build) with SASL settings for `bootstrap`.
 pub fn kcat(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
@@ -273,13 +285,7 @@ pub fn all(jobs: Vec<Box<dyn FnOnce() + Send + '_>>) {
 fn kcat_produces_consumes_and_uses_a_group_over_sasl_ssl_and_sasl_plaintext() {
     let s = Sasl::start();
     let ca = s.ca();
-    let scram512 = [
-        ("security.protocol", "sasl_ssl"),
-        ("ssl.ca.location", ca.as_str()),
-        ("sasl.mechanisms", "SCRAM-SHA-512"),
-        ("sasl.username", "alice"),
-        ("sasl.password", ALICE_PW),
-    ];
+    let scram512 = alice_scram512(&ca);
     let scram256 = [
         ("security.protocol", "sasl_plaintext"),
         ("sasl.mechanisms", "SCRAM-SHA-256"),

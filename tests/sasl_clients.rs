@@ -8,30 +8,20 @@
 //! leaving a password in a log.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::agent_files::{agent_config, start_agent, use_kafka_sink};
 use crate::apache_kafka::{tool, tool_run};
 use crate::sasl::*;
+use crate::static_groups::kafkajs_command;
 use crate::tls::start_secure;
 use crate::util::*;
 
 /// Runs tests/node/secure.js (`args` after BOOTSTRAP CA EXPECT) with
 /// kafkajs; returns its stdout.
 fn kafkajs(bootstrap: &str, ca: &str, expect: &str, args: &[&str]) -> String {
-    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules");
-    assert!(
-        modules.join("kafkajs").exists(),
-        "{} is missing: run `bash .ci/setup` to install kafkajs",
-        modules.display()
-    );
-    let mut command = Command::new("node");
-    command
-        .env("NODE_PATH", &modules)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/secure.js"))
-        .args([bootstrap, ca, expect])
-        .args(args);
+    let mut command = kafkajs_command("secure.js");
+    command.args([bootstrap, ca, expect]).args(args);
     let what = format!("kafkajs {args:?} expecting {expect}");
     let started = Instant::now();
     let out = run_bounded(command, &what, "", Duration::from_secs(90));
@@ -125,60 +115,47 @@ fn kafkajs_aiokafka_and_the_java_client_are_refused_a_wrong_password_and_an_unof
         assert!(!out.status.success(), "kafka-topics got in: {all}");
         assert!(all.contains(exception), "{all}");
     };
+    // Each refusal as the client words it.
+    let kafkajs_denied = |args: &[&str], reason: &str| {
+        let out = kafkajs(&secure, &ca, "denied", args);
+        assert!(out.contains(reason), "{out}");
+    };
+    let aiokafka_denied = |mechanism: &str, password: &str, reason: &str| {
+        let out = python_client_with(
+            "venv-clients",
+            &[
+                "aiokafka", &secure, "SASL_SSL", mechanism, "alice", password, &ca, "denied",
+            ],
+        );
+        assert!(out.contains(reason), "{out}");
+    };
+    let unsupported = "UNSUPPORTED_SASL_MECHANISM";
     all(vec![
         // Wrong password: kafkajs, aiokafka, the Java client.
         Box::new(|| {
-            let out = kafkajs(
-                &secure,
-                &ca,
-                "denied",
+            kafkajs_denied(
                 &["sasl", "scram-sha-512", "alice", WRONG_PW],
-            );
-            assert!(out.contains("authentication failed"), "{out}");
+                "authentication failed",
+            )
         }) as Job,
         Box::new(|| {
-            let out = python_client_with(
-                "venv-clients",
-                &[
-                    "aiokafka",
-                    &secure,
-                    "SASL_SSL",
-                    "SCRAM-SHA-512",
-                    "alice",
-                    WRONG_PW,
-                    &ca,
-                    "denied",
-                ],
-            );
-            assert!(out.contains("[Error 58] SaslAuthenticationFailed"), "{out}");
+            aiokafka_denied(
+                "SCRAM-SHA-512",
+                WRONG_PW,
+                "[Error 58] SaslAuthenticationFailed",
+            )
         }),
         Box::new(|| java_denied(&wrong, "SaslAuthenticationException")),
         // A mechanism the sasl_ssl listener does not offer (PLAIN), and one
         // the collector does not know (OAUTHBEARER).
+        Box::new(|| kafkajs_denied(&["sasl", "plain", "alice", ALICE_PW], unsupported)),
+        Box::new(|| kafkajs_denied(&["sasl", "oauthbearer", "-", "-"], unsupported)),
         Box::new(|| {
-            let out = kafkajs(
-                &secure,
-                &ca,
-                "denied",
-                &["sasl", "plain", "alice", ALICE_PW],
-            );
-            assert!(out.contains("UNSUPPORTED_SASL_MECHANISM"), "{out}");
-        }),
-        Box::new(|| {
-            let out = kafkajs(&secure, &ca, "denied", &["sasl", "oauthbearer", "-", "-"]);
-            assert!(out.contains("UNSUPPORTED_SASL_MECHANISM"), "{out}");
-        }),
-        Box::new(|| {
-            let out = python_client_with(
-                "venv-clients",
-                &[
-                    "aiokafka", &secure, "SASL_SSL", "PLAIN", "alice", ALICE_PW, &ca, "denied",
-                ],
-            );
-            assert!(
-                out.contains("[Error 33] UnsupportedSaslMechanismError"),
-                "{out}"
-            );
+            aiokafka_denied(
+                "PLAIN",
+                ALICE_PW,
+                "[Error 33] UnsupportedSaslMechanismError",
+            )
         }),
         Box::new(|| java_denied(&plain, "UnsupportedSaslMechanismException")),
     ]);
@@ -324,13 +301,7 @@ fn the_agents_kafka_sink_ships_every_line_once_over_sasl_ssl_and_nothing_with_a_
     let s = Sasl::start();
     let secure = s.secure();
     let ca = s.ca();
-    let scram512 = [
-        ("security.protocol", "sasl_ssl"),
-        ("ssl.ca.location", ca.as_str()),
-        ("sasl.mechanisms", "SCRAM-SHA-512"),
-        ("sasl.username", "alice"),
-        ("sasl.password", ALICE_PW),
-    ];
+    let scram512 = alice_scram512(&ca);
     let read = |topic: &str| -> Vec<String> {
         let out = kcat(
             &secure,

@@ -152,6 +152,11 @@ fn librdkafka_static_and_cooperative_groups_as_with_apache_kafka() {
 /// membership change, and DescribeGroups are what it can check.
 #[test]
 fn kafkajs_eager_rounds_one_per_membership_change() {
+    run(kafkajs_command("groups.js"), "kafkajs");
+}
+
+/// `node tests/node/SCRIPT` with the kafkajs that `.ci/setup` installed.
+pub fn kafkajs_command(script: &str) -> Command {
     let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules");
     assert!(
         modules.join("kafkajs").exists(),
@@ -159,7 +164,10 @@ fn kafkajs_eager_rounds_one_per_membership_change() {
         modules.display()
     );
     let mut c = Command::new("node");
-    c.env("NODE_PATH", &modules)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/groups.js"));
-    run(c, "kafkajs");
+    c.env("NODE_PATH", &modules).arg(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/node")
+            .join(script),
+    );
+    c
 }
