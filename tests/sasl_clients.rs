@@ -228,14 +228,21 @@ fn kafka_tools_create_produce_and_consume_in_a_group_over_sasl_ssl_with_scram_sh
         "",
     );
     assert!(created.contains("Created topic java-sasl."), "{created}");
-    let listed = run("kafka-topics", with(&["--list"]), "");
-    assert!(listed.lines().any(|l| l == "java-sasl"), "{listed}");
     let lines: String = (0..20).map(|i| format!("java-{i}\n")).collect();
-    run(
-        "kafka-console-producer",
-        with(&["--topic", "java-sasl"]),
-        &lines,
-    );
+    // Listing and producing side by side (a JVM start each).
+    all(vec![
+        Box::new(|| {
+            let listed = run("kafka-topics", with(&["--list"]), "");
+            assert!(listed.lines().any(|l| l == "java-sasl"), "{listed}");
+        }) as Job,
+        Box::new(|| {
+            run(
+                "kafka-console-producer",
+                with(&["--topic", "java-sasl"]),
+                &lines,
+            );
+        }),
+    ]);
     let consumed = run(
         "kafka-console-consumer",
         with(&[
