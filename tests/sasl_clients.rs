@@ -391,6 +391,15 @@ fn the_agents_kafka_sink_ships_every_line_once_over_sasl_ssl_and_nothing_with_a_
         metric(&m, "logship_agent_sink_records_total{source=\"app\"}").unwrap_or(0.0),
         0.0
     );
+    assert!(
+        metric(
+            &m,
+            r#"logship_agent_auth_failures_total{reason="sasl_authentication",sink="kafka"}"#
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{m}"
+    );
     assert!(read("refused").is_empty());
     assert!(s.failures("secure", "SCRAM-SHA-512", "bad_proof") >= 1.0);
     // The good agent's lines are still there once each.

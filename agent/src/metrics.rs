@@ -162,7 +162,7 @@ impl Metrics {
             auth_failures: counter(
                 &r,
                 "logship_agent_auth_failures_total",
-                "Requests to the collector refused for credentials (unauthorized: 401, forbidden: 403) or failed in the TLS handshake (untrusted_certificate, certificate_expired, certificate_name_mismatch, invalid_certificate, tls_alert: the collector refused us, tls_handshake), by sink. Retried with backoff.",
+                "Requests to the collector refused for credentials (unauthorized: 401, forbidden: 403) or failed in the TLS handshake (untrusted_certificate, certificate_expired, certificate_name_mismatch, invalid_certificate, tls_alert: the collector refused us, tls_handshake), by sink; for the Kafka sink, sasl_authentication (a broker refused the SASL login). Retried with backoff.",
                 &["sink", "reason"],
             ),
             request_seconds: histogram(

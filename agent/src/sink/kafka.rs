@@ -397,9 +397,18 @@ impl ClientContext for SinkContext {
             Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut) => {
                 "sink_timeout"
             }
+            Some(RDKafkaErrorCode::Authentication) => "sink_auth",
             _ => "sink_kafka",
         };
         self.metrics.errors.with_label_values(&[kind]).inc();
+        if kind == "sink_auth" {
+            // A refused SASL login (wrong password, unknown user, mechanism
+            // not offered); librdkafka retries with backoff.
+            self.metrics
+                .auth_failures
+                .with_label_values(&["kafka", "sasl_authentication"])
+                .inc();
+        }
         if code == Some(RDKafkaErrorCode::AllBrokersDown) {
             if !self.down.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
