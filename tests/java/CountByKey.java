@@ -17,6 +17,7 @@ import java.util.TreeMap;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.KafkaStreams;
@@ -52,6 +53,11 @@ public final class CountByKey {
         p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("count-by-key").toString());
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        // Small producer batches: the changelog's 300 updates then span
+        // many batches and so several segments, whatever the timing (one
+        // big batch would sit alone in the active segment, never cleaned).
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.BATCH_SIZE_CONFIG), 256);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
         try (KafkaStreams streams = new KafkaStreams(builder.build(), p)) {
             streams.start();
             Map<String, Long> counts = waitForCounts(bootstrap, output, expected);
