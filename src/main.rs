@@ -231,8 +231,8 @@ async fn run_roles(config: Config, path: Option<PathBuf>) -> Result<()> {
 
 /// SIGHUP: re-read and validate the config file; hand a valid agent
 /// section to the agent, and a valid collector section to the collector
-/// (which re-reads its TLS certificates; its other settings need a
-/// restart).
+/// (which re-reads its TLS certificates and puts its ACLs in force; its
+/// other settings need a restart).
 async fn reload_on_sighup(
     path: Option<PathBuf>,
     has_agent: bool,
@@ -268,7 +268,7 @@ async fn reload_on_sighup(
                     "reload: the agent section was removed; it stops with the next restart"
                 ),
                 None => tracing::info!(
-                    "reload: collector settings other than TLS certificates and SASL credentials take effect after a restart"
+                    "reload: collector settings other than TLS certificates, SASL credentials, ACLs and principal mapping rules take effect after a restart"
                 ),
                 }
             }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::auth::{AccessControl, Authorizer, PrincipalMapper};
 use crate::error::{Result, StorageError};
 use crate::group::Coordinator;
 use crate::metrics::Metrics;
@@ -27,6 +28,10 @@ pub struct Broker {
     /// The consumer group coordinator (this collector coordinates every group).
     pub groups: Arc<Coordinator>,
     pub metrics: Metrics,
+    /// The ACLs and ssl principal mapping in force (replaced on SIGHUP);
+    /// everything is allowed until [`AccessControl::replace`] installs
+    /// rules.
+    pub access: AccessControl,
     pub cluster_id: String,
     pub auto_create_topics: bool,
     pub default_partitions: i32,
@@ -58,9 +63,15 @@ impl Broker {
         let dir = storage.options().data_dir.clone();
         let cluster_id = load_or_create_cluster_id(&dir)?;
         let start = read_i64(&dir.join("producer-ids"))?.unwrap_or(1000);
+        let access = AccessControl::new(
+            Authorizer::default(),
+            PrincipalMapper::default(),
+            metrics.security.authorization_denied.clone(),
+        );
         let broker = Broker {
             storage,
             groups,
+            access,
             metrics,
             cluster_id,
             auto_create_topics: settings.auto_create_topics,

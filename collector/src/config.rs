@@ -9,7 +9,7 @@ use std::time::Duration;
 use logship_common::units::{humantime_serde, size};
 use serde::Deserialize;
 
-use crate::auth::SaslMechanism;
+use crate::auth::{AclRuleConfig, Authorizer, PrincipalMapper, SaslMechanism};
 use crate::http::auth::HttpAuthConfig;
 use crate::session::SecurityProtocol;
 use crate::storage::{FlushPolicy, StorageOptions, TopicConfig};
@@ -36,6 +36,15 @@ pub struct CollectorConfig {
     pub defaults: TopicDefaults,
     #[serde(default)]
     pub groups: GroupsConfig,
+    /// ACL rules (Kafka's model; see docs/security.md): when any rule is
+    /// given, what no rule allows is denied. Default none: everything is
+    /// allowed. Reloaded on SIGHUP.
+    #[serde(default)]
+    pub acls: Vec<AclRuleConfig>,
+    /// Principals (`User:NAME`) allowed everything, ACLs or not. Reloaded
+    /// on SIGHUP.
+    #[serde(default)]
+    pub super_users: Vec<String>,
     #[serde(default)]
     pub auth: AuthConfig,
 }
@@ -173,6 +182,17 @@ pub struct KafkaConfig {
     /// `0s` answers at once. Default `100ms`.
     #[serde(default = "default_failed_auth_delay", with = "humantime_serde")]
     pub failed_authentication_delay: Duration,
+    /// Kafka's `ssl.principal.mapping.rules`: how the subject of a client
+    /// certificate on an `ssl` listener becomes the principal `User:NAME`,
+    /// e.g. `RULE:^CN=([^,]+),.*$/$1/,DEFAULT`. Default `DEFAULT`: the
+    /// whole subject in RFC 2253 form (`CN=app,O=acme`). A certificate no
+    /// rule matches is refused. Reloaded on SIGHUP.
+    #[serde(default = "default_mapping_rules")]
+    pub ssl_principal_mapping_rules: String,
+}
+
+fn default_mapping_rules() -> String {
+    "DEFAULT".to_owned()
 }
 
 /// One entry of `collector.kafka.listeners`.
@@ -212,6 +232,7 @@ impl Default for KafkaConfig {
             connections_max_idle: default_max_idle(),
             request_read_timeout: default_request_read_timeout(),
             failed_authentication_delay: default_failed_auth_delay(),
+            ssl_principal_mapping_rules: default_mapping_rules(),
         }
     }
 }
@@ -535,6 +556,8 @@ impl Default for CollectorConfig {
             defaults: TopicDefaults::default(),
             groups: GroupsConfig::default(),
             auth: AuthConfig::default(),
+            acls: Vec::new(),
+            super_users: Vec::new(),
         }
     }
 }
@@ -547,6 +570,8 @@ pub struct ValidCollector {
     /// The Kafka listeners to bind (`kafka.listen` as one plaintext
     /// listener when `kafka.listeners` is empty).
     pub listeners: Vec<ValidListener>,
+    pub authorizer: Authorizer,
+    pub principal_mapper: PrincipalMapper,
 }
 
 /// A checked Kafka listener.
@@ -643,7 +668,24 @@ impl CollectorConfig {
                 io_bytes_per_sec: self.storage.cleaner_io_bytes_per_sec,
             },
         };
-        Ok(ValidCollector { storage, listeners })
+        let (authorizer, principal_mapper) = self.access()?;
+        Ok(ValidCollector {
+            storage,
+            listeners,
+            authorizer,
+            principal_mapper,
+        })
+    }
+
+    /// `acls`, `super_users` and `kafka.ssl_principal_mapping_rules`,
+    /// validated: what a SIGHUP reload puts in force. Errors name the
+    /// key (and the rule's 1-based index).
+    pub fn access(&self) -> Result<(Authorizer, PrincipalMapper), String> {
+        let authorizer =
+            Authorizer::from_config(&self.acls, &self.super_users).map_err(|e| e.to_string())?;
+        let mapper = PrincipalMapper::parse(&self.kafka.ssl_principal_mapping_rules)
+            .map_err(|e| format!("collector.kafka.ssl_principal_mapping_rules: {e}"))?;
+        Ok((authorizer, mapper))
     }
 }
 
@@ -765,6 +807,33 @@ mod tests {
             parse("kafka:\n  listeners: [{ name: a, listen: 127.0.0.1:2, security: tls }]\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn acls_super_users_and_mapping_rules_are_validated() {
+        let c = parse("super_users: ['User:admin']\nacls:\n  - { principal: 'User:a', resource: topic, name: t, operations: [write] }\nkafka:\n  ssl_principal_mapping_rules: 'RULE:^CN=([^,]+).*$/$1/L,DEFAULT'\n").unwrap();
+        let v = c.validate().unwrap();
+        assert!(v.authorizer.is_enforcing());
+        assert_eq!(
+            v.principal_mapper.name_for("CN=Bob,O=x").as_deref(),
+            Some("bob")
+        );
+        let v = parse("{}").unwrap().validate().unwrap();
+        assert!(!v.authorizer.is_enforcing());
+        assert_eq!(
+            v.principal_mapper.name_for("CN=a,O=b").as_deref(),
+            Some("CN=a,O=b")
+        );
+        let err = |yaml: &str| parse(yaml).unwrap().validate().unwrap_err();
+        let e = err("acls:\n  - { principal: 'User:a', resource: topic, name: t, operations: [read] }\n  - { principal: 'User:a', resource: group, name: g, operations: [write] }\n");
+        assert!(
+            e.contains("collector.acls[2]") && e.contains("no write"),
+            "{e}"
+        );
+        assert!(err("super_users: [admin]\n").contains("collector.super_users"));
+        assert!(err("kafka:\n  ssl_principal_mapping_rules: 'RULE:(/x'\n")
+            .contains("collector.kafka.ssl_principal_mapping_rules"));
+        assert!(parse("acls:\n  - { principal: 'User:a', resource: topic, name: t, operations: [read], host: '*' }\n").is_err());
     }
 
     #[test]

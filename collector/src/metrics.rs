@@ -381,6 +381,10 @@ pub struct SecurityMetrics {
     auth_failures: IntCounterVec,
     tls_reloads: IntCounterVec,
     credentials_reloads: IntCounterVec,
+    /// Requests (or parts of them: a partition, a group) refused by the
+    /// ACLs, by API and resource type.
+    pub authorization_denied: IntCounterVec,
+    acl_reloads: IntCounterVec,
 }
 
 impl SecurityMetrics {
@@ -389,12 +393,20 @@ impl SecurityMetrics {
             auth_failures: reg(r, IntCounterVec::new(Opts::new("logship_collector_auth_failures_total", "Failed authentications and refused handshakes, by listener (a Kafka listener's name, or http), mechanism (ssl, plaintext, or a SASL mechanism) and reason."), &["listener", "mechanism", "reason"]).unwrap()),
             tls_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_tls_reloads_total", "Certificate reloads (SIGHUP), by result (ok, error: the previous certificate stays in use)."), &["result"]).unwrap()),
             credentials_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_credentials_reloads_total", "SASL credentials file reloads (SIGHUP), by result (ok, error: the previous users stay in use)."), &["result"]).unwrap()),
+            authorization_denied: reg(r, IntCounterVec::new(Opts::new("logship_collector_authorization_denied_total", "Authorization denials by the ACLs (collector.acls), by API (a Kafka API's label, or an HTTP route) and resource type (topic, group, cluster, transactional_id): each denied partition, topic or group counts once."), &["api", "resource_type"]).unwrap()),
+            acl_reloads: reg(r, IntCounterVec::new(Opts::new("logship_collector_acl_reloads_total", "ACL and principal mapping reloads (SIGHUP), by result (ok, error: the previous rules stay in force)."), &["result"]).unwrap()),
         }
     }
 
     pub fn auth_failure(&self, listener: &str, mechanism: &str, reason: &str) {
         self.auth_failures
             .with_label_values(&[listener, mechanism, reason])
+            .inc();
+    }
+
+    pub fn acl_reload(&self, ok: bool) {
+        self.acl_reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
     }
 

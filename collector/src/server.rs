@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::Broker;
 use crate::connection::{self, Timeouts};
 use crate::limits::ConnectionLimits;
-use crate::session::{ListenerInfo, Session};
+use crate::session::{ListenerInfo, SecurityProtocol, Session};
 use crate::tls::ReloadableTls;
 
 /// A bound Kafka listener.
@@ -110,12 +110,46 @@ async fn accepted_connection(
                 .1
                 .peer_certificates()
                 .map(|chain| Arc::new(chain.iter().map(|c| c.clone().into_owned()).collect()));
-            let session = Session::new(Arc::clone(&info), Some(peer), certificates);
+            let mut session = Session::new(Arc::clone(&info), Some(peer), certificates);
+            if !set_certificate_principal(&mut session, broker) {
+                return;
+            }
             connection::serve(stream, session, broker, &settings.timeouts, stop).await
         }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, listener = name, error = %e, "kafka connection closed");
+    }
+}
+
+/// On an `ssl` listener, the principal of a verified client certificate:
+/// its subject through `collector.kafka.ssl_principal_mapping_rules`
+/// (Kafka's `ssl.principal.mapping.rules`). Without a certificate the
+/// session stays `User:ANONYMOUS`; on `sasl_ssl` SASL names the principal.
+/// False when no rule maps the subject: the authentication failed (counted,
+/// logged) and the connection is to be closed, as in Kafka.
+fn set_certificate_principal(session: &mut Session, broker: &Broker) -> bool {
+    if session.listener.security != SecurityProtocol::Ssl {
+        return true;
+    }
+    let Some(leaf) = session.client_certificates.as_ref().and_then(|c| c.first()) else {
+        return true;
+    };
+    match broker.access.mapper().principal_for_certificate(leaf) {
+        Ok(principal) => {
+            tracing::debug!(peer = ?session.peer, listener = %session.listener.name, %principal, "client certificate principal");
+            session.principal = principal;
+            true
+        }
+        Err(e) => {
+            let name = session.listener.name.as_str();
+            broker
+                .metrics
+                .security
+                .auth_failure(name, "ssl", "principal_mapping");
+            tracing::warn!(peer = ?session.peer, listener = name, error = %e, "closing connection: client certificate refused");
+            false
+        }
     }
 }
 

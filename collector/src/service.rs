@@ -35,8 +35,9 @@ pub async fn run(
 }
 
 /// [`run`], where each config received on `reload` (the file re-read on
-/// SIGHUP) re-reads the TLS certificates and the SASL credentials file; a
-/// bad new file keeps the old one.
+/// SIGHUP) re-reads the TLS certificates and the SASL credentials file,
+/// and puts its ACLs, super users and principal mapping rules in force; a
+/// bad new file or rule keeps the old one.
 pub async fn run_with_reload(
     config: CollectorConfig,
     shutdown: CancellationToken,
@@ -45,6 +46,7 @@ pub async fn run_with_reload(
 ) -> Result<(), String> {
     let valid = config.validate()?;
     let options = valid.storage;
+    let access = (valid.authorizer, valid.principal_mapper);
     let metrics = Metrics::new();
     // Certificates first: a bad path fails start-up before storage recovery.
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
@@ -151,6 +153,9 @@ pub async fn run_with_reload(
         )
         .map_err(|e| format!("starting the broker: {e}"))?,
     );
+    log_access(&access.0);
+    http_auth.set_authorizer(access.0.clone());
+    broker.access.replace(access.0, access.1);
 
     let listener = TcpListener::bind(config.http.listen)
         .await
@@ -205,12 +210,13 @@ pub async fn run_with_reload(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             next = reload.recv() => match next {
-                Some(_) => {
+                Some(next) => {
                     reload_tls(&tls_configs, &metrics);
                     if let Some(c) = &credentials {
                         reload_credentials(c, &metrics);
                     }
                     reload_http_tokens(&http_auth);
+                    reload_access(&next, &broker, &http_auth);
                 }
                 // No more reloads (the sender is gone): just wait.
                 None => { shutdown.cancelled().await; break }
@@ -232,6 +238,35 @@ pub async fn run_with_reload(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("closing storage: {e}"))
+}
+
+/// Puts the reloaded config's ACLs, super users and principal mapping
+/// rules in force, for Kafka requests and HTTP ones alike; invalid ones
+/// keep the previous rules.
+fn reload_access(next: &CollectorConfig, broker: &Broker, http_auth: &HttpAuth) {
+    match next.access() {
+        Ok((authorizer, mapper)) => {
+            log_access(&authorizer);
+            http_auth.set_authorizer(authorizer.clone());
+            broker.access.replace(authorizer, mapper);
+            broker.metrics.security.acl_reload(true);
+        }
+        Err(e) => {
+            broker.metrics.security.acl_reload(false);
+            tracing::error!(error = %e, "ACL reload failed; keeping the previous rules");
+        }
+    }
+}
+
+fn log_access(authorizer: &crate::auth::Authorizer) {
+    if authorizer.is_enforcing() {
+        tracing::info!(
+            acls = authorizer.acls().len(),
+            "authorization: ACLs in force; what no rule allows is denied"
+        );
+    } else {
+        tracing::info!("authorization: no ACLs configured; every client may do everything");
+    }
 }
 
 /// Re-reads every TLS certificate; new handshakes use the new ones and

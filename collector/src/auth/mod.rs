@@ -20,7 +20,10 @@
 //! - [`authorizer`]: Kafka's authorization semantics over those rules, the
 //!   authorized-operations bitfield and KIP-679's "WRITE on any topic".
 //! - [`required`]: which operation on which resource each Kafka API needs.
+//! - [`access`]: the rules in force (swapped on SIGHUP) and one request's
+//!   view of them, which counts and logs denials.
 
+pub mod access;
 pub mod acl;
 pub mod authorizer;
 pub mod credentials;
@@ -32,6 +35,7 @@ pub mod scram;
 
 use std::path::PathBuf;
 
+pub use access::{Access, AccessControl};
 pub use acl::{AclRuleConfig, Operation, ResourceType};
 pub use authorizer::{Authorizer, Resource};
 pub use credentials::{CredentialStore, SharedCredentials};
