@@ -92,17 +92,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// Everything allowed, for `User:ANONYMOUS` (handler tests, fuzzing).
-    pub fn allow_all(api: &'static str) -> Access {
-        Access {
-            authorizer: Arc::new(Authorizer::default()),
-            principal: Principal::anonymous(),
-            api,
-            denied: IntCounterVec::new(prometheus::Opts::new("unused", "unused"), &["a", "b"])
-                .expect("valid metric"),
-        }
-    }
-
     pub fn principal(&self) -> &Principal {
         &self.principal
     }

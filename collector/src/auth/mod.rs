@@ -37,7 +37,7 @@ use std::path::PathBuf;
 
 pub use access::{Access, AccessControl};
 pub use acl::{AclRuleConfig, Operation, ResourceType};
-pub use authorizer::{Authorizer, Resource};
+pub use authorizer::{Authorizer, Resource, AUTHORIZED_OPERATIONS_OMITTED};
 pub use credentials::{CredentialStore, SharedCredentials};
 pub use principal::{Principal, PrincipalMapper};
 pub use sasl::{FailureReason, SaslMechanism, SaslServer, Step};

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::{blocking, incremental_alter_configs::refuse_resource, str_bytes};
+use super::incremental_alter_configs::{refuse_resource, refuse_unauthorized};
+use super::{blocking, str_bytes};
+use crate::auth::Access;
 use crate::broker::Broker;
 use crate::storage::topic::overrides_from_pairs;
 
@@ -19,8 +21,10 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: AlterConfigsRequest,
     _version: i16,
+    access: &Access,
 ) -> AlterConfigsResponse {
     let b = Arc::clone(broker);
+    let access = access.clone();
     let responses = blocking(move || {
         req.resources
             .into_iter()
@@ -28,7 +32,11 @@ pub async fn handle(
                 let result = AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name.clone());
-                let outcome = if r.resource_type == TOPIC {
+                let outcome = if let Some(denied) =
+                    refuse_unauthorized(&access, r.resource_type, &r.resource_name)
+                {
+                    Err(denied)
+                } else if r.resource_type == TOPIC {
                     overrides_from_pairs(
                         r.configs
                             .iter()

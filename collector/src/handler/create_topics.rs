@@ -11,10 +11,16 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{blocking, str_bytes};
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::Broker;
 use crate::storage::topic::{overrides_from_pairs, CONFIG_KEYS};
 
-fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> CreatableTopicResult {
+fn create(
+    broker: &Broker,
+    t: &CreatableTopic,
+    validate_only: bool,
+    access: &Access,
+) -> CreatableTopicResult {
     let name = t.name.0.to_string();
     let result = CreatableTopicResult::default().with_name(t.name.clone());
     let fail = |code: i16, msg: String| {
@@ -25,6 +31,15 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Creatable
             .with_num_partitions(-1)
             .with_replication_factor(-1)
     };
+    // CREATE on the cluster, else on the topic.
+    if !access.may(Operation::Create, Resource::cluster())
+        && !access.topic(Operation::Create, &name)
+    {
+        return fail(
+            ResponseError::TopicAuthorizationFailed.code(),
+            "not authorized to create this topic".to_owned(),
+        );
+    }
     if t.replication_factor > 1 {
         return fail(
             ResponseError::InvalidReplicationFactor.code(),
@@ -50,6 +65,12 @@ fn create(broker: &Broker, t: &CreatableTopic, validate_only: bool) -> Creatable
         .storage
         .create_topic(&name, partitions, overrides, validate_only)
     {
+        // Its configs only with DESCRIBE_CONFIGS on it.
+        Ok(d) if !access.may(Operation::DescribeConfigs, Resource::topic(&name)) => result
+            .with_topic_id(d.id)
+            .with_num_partitions(d.partitions)
+            .with_replication_factor(1)
+            .with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code()),
         Ok(d) => result
             .with_topic_id(d.id)
             .with_num_partitions(d.partitions)
@@ -73,12 +94,14 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: CreateTopicsRequest,
     _version: i16,
+    access: &Access,
 ) -> CreateTopicsResponse {
     let b = Arc::clone(broker);
+    let access = access.clone();
     let topics = blocking(move || {
         req.topics
             .iter()
-            .map(|t| create(&b, t, req.validate_only))
+            .map(|t| create(&b, t, req.validate_only, &access))
             .inspect(|r| {
                 b.metrics
                     .kafka

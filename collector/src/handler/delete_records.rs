@@ -13,24 +13,35 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::blocking;
+use kafka_protocol::ResponseError;
+
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     req: DeleteRecordsRequest,
     _version: i16,
+    access: &Access,
 ) -> DeleteRecordsResponse {
     let b = Arc::clone(broker);
+    let access = access.clone();
     let topics = blocking(move || {
         req.topics
             .into_iter()
             .map(|t| {
+                let denied = !access.topic(Operation::Delete, &t.name);
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
                         let result = DeleteRecordsPartitionResult::default()
                             .with_partition_index(p.partition_index);
+                        if denied {
+                            return result
+                                .with_low_watermark(-1)
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         match b
                             .storage
                             .delete_records(&t.name, p.partition_index, p.offset)

@@ -7,9 +7,15 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::ResponseError;
 
 use super::{blocking, str_bytes};
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::Broker;
 
-fn delete(broker: &Broker, name: Option<String>, id: uuid::Uuid) -> DeletableTopicResult {
+fn delete(
+    broker: &Broker,
+    name: Option<String>,
+    id: uuid::Uuid,
+    access: &Access,
+) -> DeletableTopicResult {
     let name = name.or_else(|| {
         broker
             .storage
@@ -26,6 +32,15 @@ fn delete(broker: &Broker, name: Option<String>, id: uuid::Uuid) -> DeletableTop
             .with_error_code(ResponseError::UnknownTopicId.code())
             .with_error_message(Some(str_bytes("unknown topic id")));
     };
+    // DELETE on the cluster, or DESCRIBE and DELETE on the topic (29
+    // before UNKNOWN_TOPIC_OR_PARTITION).
+    let allowed = access.may(Operation::Delete, Resource::cluster())
+        || (access.topic(Operation::Describe, &name) && access.topic(Operation::Delete, &name));
+    if !allowed {
+        return result
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("not authorized to delete this topic")));
+    }
     match broker.storage.delete_topic(&name) {
         Ok(()) => result,
         Err(e) => result
@@ -38,7 +53,9 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: DeleteTopicsRequest,
     version: i16,
+    access: &Access,
 ) -> DeleteTopicsResponse {
+    let access = access.clone();
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         req.topics
             .into_iter()
@@ -54,7 +71,7 @@ pub async fn handle(
     let responses = blocking(move || {
         targets
             .into_iter()
-            .map(|(name, id)| delete(&b, name, id))
+            .map(|(name, id)| delete(&b, name, id, &access))
             .inspect(|r| {
                 b.metrics
                     .kafka

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::{Broker, NODE_ID};
 use crate::storage::topic::{broker_synonym, config_type, CONFIG_KEYS};
 
@@ -38,6 +39,7 @@ pub fn handle(
     broker: &Broker,
     req: DescribeConfigsRequest,
     _version: i16,
+    access: &Access,
 ) -> DescribeConfigsResponse {
     let results = req
         .resources
@@ -51,6 +53,21 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            // DESCRIBE_CONFIGS on the topic (29) or the cluster (31).
+            let denied = match r.resource_type {
+                TOPIC => (!access.topic(Operation::DescribeConfigs, &r.resource_name))
+                    .then_some(ResponseError::TopicAuthorizationFailed),
+                BROKER => (!access.allows(Operation::DescribeConfigs, Resource::cluster()))
+                    .then_some(ResponseError::ClusterAuthorizationFailed),
+                _ => None,
+            };
+            if let Some(e) = denied {
+                return result
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(
+                        "not authorized to describe these configs",
+                    )));
+            }
             match r.resource_type {
                 TOPIC => match broker.storage.describe_topic(&r.resource_name) {
                     Ok(d) => result.with_configs(

@@ -5,19 +5,36 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::str_bytes;
+use kafka_protocol::ResponseError;
+
+use crate::auth::{Access, Operation, Resource, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::broker::Broker;
 
 pub fn handle(
     broker: &Broker,
     req: DescribeGroupsRequest,
     _version: i16,
+    access: &Access,
 ) -> DescribeGroupsResponse {
+    let want_ops = req.include_authorized_operations;
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
+            if !access.group(Operation::Describe, &id) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                    .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+            }
             let d = broker.groups.describe(&id);
+            let ops = if want_ops {
+                access.authorized_operations(Resource::group(&id))
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            };
             DescribedGroup::default()
+                .with_authorized_operations(ops)
                 .with_group_id(id)
                 .with_group_state(str_bytes(d.state.name()))
                 .with_protocol_type(str_bytes(&d.protocol_type))

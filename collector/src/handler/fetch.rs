@@ -13,14 +13,19 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use super::blocking;
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 use crate::StorageError;
+
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 
 struct Wanted {
     topic: String,
     partition: i32,
     offset: i64,
     max_bytes: usize,
+    /// READ on the topic was denied: the partition answers 29.
+    denied: bool,
 }
 
 struct Got {
@@ -35,6 +40,14 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
     wanted
         .iter()
         .map(|w| {
+            if w.denied {
+                return Got {
+                    code: TOPIC_AUTHORIZATION_FAILED,
+                    high_watermark: -1,
+                    log_start_offset: -1,
+                    records: Bytes::new(),
+                };
+            }
             let part = match broker.storage.partition(&w.topic, w.partition) {
                 Ok(p) => p,
                 Err(e) => {
@@ -80,12 +93,19 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
         .collect()
 }
 
-pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, _version: i16) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: FetchRequest,
+    _version: i16,
+    access: &Access,
+) -> FetchResponse {
     let wanted: Arc<Vec<Wanted>> = Arc::new(
         req.topics
             .iter()
             .flat_map(|t| {
-                t.partitions.iter().map(|p| Wanted {
+                let denied = !access.topic(Operation::Read, &t.topic);
+                t.partitions.iter().map(move |p| Wanted {
+                    denied,
                     topic: t.topic.0.to_string(),
                     partition: p.partition,
                     offset: p.fetch_offset,

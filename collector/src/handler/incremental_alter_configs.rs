@@ -12,6 +12,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::ResponseError;
 
 use super::{alter_configs::TOPIC, blocking, str_bytes};
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::Broker;
 use crate::error::{Result, StorageError};
 use crate::storage::topic::is_list_config;
@@ -31,6 +32,28 @@ pub fn refuse_resource(resource_type: i8) -> (i16, String) {
         ),
     )
 }
+
+/// ALTER_CONFIGS on the topic (29) or, for a broker resource, on the
+/// cluster (31); `None` when allowed.
+pub fn refuse_unauthorized(
+    access: &Access,
+    resource_type: i8,
+    name: &str,
+) -> Option<(i16, String)> {
+    let code = match resource_type {
+        TOPIC if !access.topic(Operation::AlterConfigs, name) => {
+            ResponseError::TopicAuthorizationFailed.code()
+        }
+        BROKER | BROKER_LOGGER if !access.allows(Operation::AlterConfigs, Resource::cluster()) => {
+            ResponseError::ClusterAuthorizationFailed.code()
+        }
+        _ => return None,
+    };
+    Some((code, "not authorized to alter these configs".to_owned()))
+}
+
+const BROKER: i8 = 4;
+const BROKER_LOGGER: i8 = 8;
 
 fn invalid(name: &str, value: &str, reason: String) -> StorageError {
     StorageError::InvalidConfig {
@@ -138,8 +161,10 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
+    access: &Access,
 ) -> IncrementalAlterConfigsResponse {
     let b = Arc::clone(broker);
+    let access = access.clone();
     let responses = blocking(move || {
         req.resources
             .into_iter()
@@ -147,7 +172,11 @@ pub async fn handle(
                 let result = AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name.clone());
-                let (code, message) = if r.resource_type == TOPIC {
+                let (code, message) = if let Some(denied) =
+                    refuse_unauthorized(&access, r.resource_type, &r.resource_name)
+                {
+                    denied
+                } else if r.resource_type == TOPIC {
                     alter(&b, &r.resource_name, &r.configs, req.validate_only)
                 } else {
                     refuse_resource(r.resource_type)

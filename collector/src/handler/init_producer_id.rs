@@ -8,18 +8,32 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use super::blocking;
+use crate::auth::{Access, Operation, Resource, ResourceType};
 use crate::broker::Broker;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
     _version: i16,
+    access: &Access,
 ) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default();
-    if req.transactional_id.is_some() {
+    if let Some(id) = &req.transactional_id {
+        // Counted as a denial when the ACLs refuse it; refused anyway, as
+        // transactions are not served.
+        access.allows(Operation::Write, Resource::transactional_id(id));
         return resp
             // Transactions are unavailable.
             .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    // KIP-679: IDEMPOTENT_WRITE on the cluster, or WRITE on any topic.
+    if !access.may(Operation::IdempotentWrite, Resource::cluster())
+        && !access.allows_any(Operation::Write, ResourceType::Topic)
+    {
+        return resp
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }

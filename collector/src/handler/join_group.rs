@@ -9,6 +9,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
+use crate::auth::Operation;
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResult, Reply};
 
@@ -18,6 +19,16 @@ pub async fn handle(
     version: i16,
     ctx: &RequestContext<'_>,
 ) -> JoinGroupResponse {
+    if !ctx.access.group(Operation::Read, &req.group_id) {
+        broker
+            .metrics
+            .kafka
+            .partition_error("join_group", ResponseError::GroupAuthorizationFailed.code());
+        return JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_member_id(req.member_id);
+    }
     let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     // v0 has no rebalance timeout: use the session timeout, as Kafka does.
     let rebalance = if version == 0 || req.rebalance_timeout_ms < 0 {

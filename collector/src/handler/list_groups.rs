@@ -4,13 +4,23 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::str_bytes;
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, req: ListGroupsRequest, _version: i16) -> ListGroupsResponse {
+/// With DESCRIBE on the cluster every group is listed, otherwise those the
+/// principal may describe (Kafka's filtering; nothing is an error).
+pub fn handle(
+    broker: &Broker,
+    req: ListGroupsRequest,
+    _version: i16,
+    access: &Access,
+) -> ListGroupsResponse {
+    let all = access.may(Operation::Describe, Resource::cluster());
     let groups = broker
         .groups
         .list()
         .into_iter()
+        .filter(|(id, _, _)| all || access.may(Operation::Describe, Resource::group(id)))
         .filter(|(_, state, _)| {
             req.states_filter.is_empty()
                 || req

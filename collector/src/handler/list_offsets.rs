@@ -10,6 +10,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::blocking;
+use kafka_protocol::ResponseError;
+
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 
 const LATEST: i64 = -1;
@@ -46,17 +49,35 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
     _version: i16,
+    access: &Access,
 ) -> ListOffsetsResponse {
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| !access.topic(Operation::Describe, &t.name))
+        .collect();
     let b = Arc::clone(broker);
     let topics = blocking(move || {
         req.topics
             .into_iter()
-            .map(|t| {
+            .zip(denied)
+            .map(|(t, denied)| {
                 let name = t.name.0.to_string();
                 let partitions = t
                     .partitions
                     .iter()
-                    .map(|p| lookup(&b, &name, p.partition_index, p.timestamp))
+                    .map(|p| {
+                        if denied {
+                            ListOffsetsPartitionResponse::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                                .with_timestamp(-1)
+                                .with_offset(-1)
+                                .with_leader_epoch(-1)
+                        } else {
+                            lookup(&b, &name, p.partition_index, p.timestamp)
+                        }
+                    })
                     .inspect(|r| {
                         b.metrics
                             .kafka

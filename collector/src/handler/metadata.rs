@@ -7,22 +7,21 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::{blocking, str_bytes};
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::{Broker, NODE_ID};
 use crate::session::Session;
 use crate::storage::{validate_topic_name, TopicDescription};
 
-/// ACL operation bits (Kafka's AclOperation codes). logship has no ACLs, so
-/// a client asking what it may do is told: everything that applies.
-fn ops(codes: &[i32]) -> i32 {
-    codes.iter().fold(0, |acc, c| acc | (1 << c))
-}
-/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-pub fn topic_operations() -> i32 {
-    ops(&[3, 4, 5, 6, 7, 8, 10, 11])
-}
-/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-pub fn cluster_operations() -> i32 {
-    ops(&[5, 7, 8, 9, 10, 11, 12])
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+
+/// What the ACLs let this request do with a topic it names.
+#[derive(Clone, Copy)]
+enum Grant {
+    Denied,
+    /// `create`: it may be auto-created.
+    Describe {
+        create: bool,
+    },
 }
 
 pub async fn handle(
@@ -30,6 +29,7 @@ pub async fn handle(
     req: MetadataRequest,
     version: i16,
     session: &Session,
+    access: &Access,
 ) -> MetadataResponse {
     // v0: an empty list means all topics; v1+: null means all, empty none.
     let requested: Option<Vec<String>> = match req.topics {
@@ -47,21 +47,52 @@ pub async fn handle(
         req.include_cluster_authorized_operations,
     );
     let allow_create = broker.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    // A named topic needs DESCRIBE (29 otherwise, existing or not); its
+    // auto-creation also CREATE on the cluster or the topic. A listing of
+    // all topics leaves out what the principal may not describe.
+    let requested: Option<Vec<(String, Grant)>> = requested.map(|names| {
+        names
+            .into_iter()
+            .map(|name| {
+                let grant = if !access.topic(Operation::Describe, &name) {
+                    Grant::Denied
+                } else {
+                    Grant::Describe {
+                        create: allow_create
+                            && (access.may(Operation::Create, Resource::cluster())
+                                || access.may(Operation::Create, Resource::topic(&name))),
+                    }
+                };
+                (name, grant)
+            })
+            .collect()
+    });
+    let filter = access.clone();
     let storage = std::sync::Arc::clone(&broker.storage);
     let default_partitions = broker.default_partitions;
     let found: Vec<(String, Result<TopicDescription, i16>)> = blocking(move || match requested {
         None => storage
             .list_topics()
             .into_iter()
+            .filter(|d| filter.may(Operation::Describe, Resource::topic(&d.name)))
             .map(|d| (d.name.clone(), Ok(d)))
             .collect(),
         Some(names) => names
             .into_iter()
-            .map(|name| {
+            .map(|(name, grant)| {
+                let create = match grant {
+                    Grant::Denied => return (name, Err(TOPIC_AUTHORIZATION_FAILED)),
+                    Grant::Describe { create } => create,
+                };
                 let result = match storage.describe_topic(&name) {
                     Ok(d) => Ok(d),
                     Err(_) if validate_topic_name(&name).is_err() => Err(17),
-                    Err(_) if allow_create => {
+                    Err(_) if allow_create && !create => {
+                        // Counted here: the client asked for a creation.
+                        filter.topic(Operation::Create, &name);
+                        Err(TOPIC_AUTHORIZATION_FAILED)
+                    }
+                    Err(_) if create => {
                         match storage.create_topic(
                             &name,
                             default_partitions,
@@ -91,7 +122,9 @@ pub async fn handle(
             match result {
                 Ok(d) => {
                     let topic = if want_topic_ops {
-                        topic.with_topic_authorized_operations(topic_operations())
+                        topic.with_topic_authorized_operations(
+                            access.authorized_operations(Resource::topic(&name)),
+                        )
                     } else {
                         topic
                     };
@@ -118,7 +151,13 @@ pub async fn handle(
         .collect();
     let resp = MetadataResponse::default();
     let resp = if want_cluster_ops {
-        resp.with_cluster_authorized_operations(cluster_operations())
+        // Told only to who may DESCRIBE the cluster (0 otherwise).
+        let ops = if access.may(Operation::Describe, Resource::cluster()) {
+            access.authorized_operations(Resource::cluster())
+        } else {
+            0
+        };
+        resp.with_cluster_authorized_operations(ops)
     } else {
         resp
     };

@@ -41,6 +41,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
+use crate::auth::Access;
 use crate::broker::Broker;
 use crate::session::Session;
 
@@ -97,30 +98,30 @@ macro_rules! served_apis {
 }
 
 served_apis! {
-    Produce          3..=9  "produce"           |b, r, v, id, _| produce::handle(b, r, v, id).await;
-    Fetch            4..=11 "fetch"             |b, r, v, id, _| reply(id, v, &fetch::handle(b, r, v).await);
-    ListOffsets      1..=7  "list_offsets"      |b, r, v, id, _| reply(id, v, &list_offsets::handle(b, r, v).await);
-    Metadata         0..=12 "metadata"          |b, r, v, id, ctx| reply(id, v, &metadata::handle(b, r, v, ctx.session).await);
+    Produce          3..=9  "produce"           |b, r, v, id, ctx| produce::handle(b, r, v, id, &ctx.access).await;
+    Fetch            4..=11 "fetch"             |b, r, v, id, ctx| reply(id, v, &fetch::handle(b, r, v, &ctx.access).await);
+    ListOffsets      1..=7  "list_offsets"      |b, r, v, id, ctx| reply(id, v, &list_offsets::handle(b, r, v, &ctx.access).await);
+    Metadata         0..=12 "metadata"          |b, r, v, id, ctx| reply(id, v, &metadata::handle(b, r, v, ctx.session, &ctx.access).await);
     ApiVersions      0..=3  "api_versions"      |b, r, v, id, _| reply(id, v, &api_versions::handle(b, r, v));
-    CreateTopics     2..=7  "create_topics"     |b, r, v, id, _| reply(id, v, &create_topics::handle(b, r, v).await);
-    DeleteTopics     1..=6  "delete_topics"     |b, r, v, id, _| reply(id, v, &delete_topics::handle(b, r, v).await);
-    InitProducerId   0..=4  "init_producer_id"  |b, r, v, id, _| reply(id, v, &init_producer_id::handle(b, r, v).await);
-    DescribeConfigs  1..=4  "describe_configs"  |b, r, v, id, _| reply(id, v, &describe_configs::handle(b, r, v));
-    CreatePartitions 0..=3  "create_partitions" |b, r, v, id, _| reply(id, v, &create_partitions::handle(b, r, v).await);
-    DescribeCluster  0..=1  "describe_cluster"  |b, r, v, id, ctx| reply(id, v, &describe_cluster::handle(b, r, v, ctx.session));
-    FindCoordinator  0..=4  "find_coordinator"  |b, r, v, id, ctx| reply(id, v, &find_coordinator::handle(b, r, v, ctx.session));
+    CreateTopics     2..=7  "create_topics"     |b, r, v, id, ctx| reply(id, v, &create_topics::handle(b, r, v, &ctx.access).await);
+    DeleteTopics     1..=6  "delete_topics"     |b, r, v, id, ctx| reply(id, v, &delete_topics::handle(b, r, v, &ctx.access).await);
+    InitProducerId   0..=4  "init_producer_id"  |b, r, v, id, ctx| reply(id, v, &init_producer_id::handle(b, r, v, &ctx.access).await);
+    DescribeConfigs  1..=4  "describe_configs"  |b, r, v, id, ctx| reply(id, v, &describe_configs::handle(b, r, v, &ctx.access));
+    CreatePartitions 0..=3  "create_partitions" |b, r, v, id, ctx| reply(id, v, &create_partitions::handle(b, r, v, &ctx.access).await);
+    DescribeCluster  0..=1  "describe_cluster"  |b, r, v, id, ctx| reply(id, v, &describe_cluster::handle(b, r, v, ctx.session, &ctx.access));
+    FindCoordinator  0..=4  "find_coordinator"  |b, r, v, id, ctx| reply(id, v, &find_coordinator::handle(b, r, v, ctx.session, &ctx.access));
     JoinGroup        0..=7  "join_group"        |b, r, v, id, ctx| reply(id, v, &join_group::handle(b, r, v, ctx).await);
-    SyncGroup        0..=5  "sync_group"        |b, r, v, id, _| reply(id, v, &sync_group::handle(b, r, v).await);
-    Heartbeat        0..=4  "heartbeat"         |b, r, v, id, _| reply(id, v, &heartbeat::handle(b, r, v));
-    LeaveGroup       0..=4  "leave_group"       |b, r, v, id, _| reply(id, v, &leave_group::handle(b, r, v));
-    OffsetCommit     2..=8  "offset_commit"     |b, r, v, id, _| reply(id, v, &offset_commit::handle(b, r, v).await);
-    OffsetFetch      1..=7  "offset_fetch"      |b, r, v, id, _| reply(id, v, &offset_fetch::handle(b, r, v));
-    ListGroups       0..=4  "list_groups"       |b, r, v, id, _| reply(id, v, &list_groups::handle(b, r, v));
-    DescribeGroups   0..=5  "describe_groups"   |b, r, v, id, _| reply(id, v, &describe_groups::handle(b, r, v));
-    DeleteGroups     0..=2  "delete_groups"     |b, r, v, id, _| reply(id, v, &delete_groups::handle(b, r, v).await);
-    DeleteRecords    0..=2  "delete_records"    |b, r, v, id, _| reply(id, v, &delete_records::handle(b, r, v).await);
-    AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, _| reply(id, v, &alter_configs::handle(b, r, v).await);
-    IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, _| reply(id, v, &incremental_alter_configs::handle(b, r, v).await);
+    SyncGroup        0..=5  "sync_group"        |b, r, v, id, ctx| reply(id, v, &sync_group::handle(b, r, v, &ctx.access).await);
+    Heartbeat        0..=4  "heartbeat"         |b, r, v, id, ctx| reply(id, v, &heartbeat::handle(b, r, v, &ctx.access));
+    LeaveGroup       0..=4  "leave_group"       |b, r, v, id, ctx| reply(id, v, &leave_group::handle(b, r, v, &ctx.access));
+    OffsetCommit     2..=8  "offset_commit"     |b, r, v, id, ctx| reply(id, v, &offset_commit::handle(b, r, v, &ctx.access).await);
+    OffsetFetch      1..=7  "offset_fetch"      |b, r, v, id, ctx| reply(id, v, &offset_fetch::handle(b, r, v, &ctx.access));
+    ListGroups       0..=4  "list_groups"       |b, r, v, id, ctx| reply(id, v, &list_groups::handle(b, r, v, &ctx.access));
+    DescribeGroups   0..=5  "describe_groups"   |b, r, v, id, ctx| reply(id, v, &describe_groups::handle(b, r, v, &ctx.access));
+    DeleteGroups     0..=2  "delete_groups"     |b, r, v, id, ctx| reply(id, v, &delete_groups::handle(b, r, v, &ctx.access).await);
+    DeleteRecords    0..=2  "delete_records"    |b, r, v, id, ctx| reply(id, v, &delete_records::handle(b, r, v, &ctx.access).await);
+    AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, ctx| reply(id, v, &alter_configs::handle(b, r, v, &ctx.access).await);
+    IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, ctx| reply(id, v, &incremental_alter_configs::handle(b, r, v, &ctx.access).await);
     // Before authentication these two are answered by pre_auth.rs; here
     // only once authenticated, or on a listener without SASL.
     SaslHandshake    0..=1  "sasl_handshake"    |_, r, v, id, _| reply(id, v, &sasl_handshake::handle_authenticated(r));
@@ -186,6 +187,9 @@ pub struct Request {
 /// connection's session (its listener's advertised address, principal).
 pub struct RequestContext<'a> {
     pub client_id: String,
+    /// The session's principal and the ACLs in force when the request
+    /// arrived: every handler asks it (see `auth::required`).
+    pub access: Access,
     /// Kafka's format: `/<ip>`.
     pub client_host: String,
     pub session: &'a Session,
@@ -287,6 +291,7 @@ async fn dispatch(
 ) -> Outcome {
     let key = request.key;
     let ctx = RequestContext {
+        access: broker.access.request(api_name(key), &session.principal),
         client_id: request.client_id.clone(),
         client_host: session
             .peer

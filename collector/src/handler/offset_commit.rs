@@ -11,6 +11,7 @@ use kafka_protocol::ResponseError;
 use logship_common::time::now_ms;
 
 use super::blocking;
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 use crate::group::Committed;
 
@@ -18,14 +19,30 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: OffsetCommitRequest,
     _version: i16,
+    access: &Access,
 ) -> OffsetCommitResponse {
+    // READ on the group (30 for every partition), then READ per topic (29).
+    let group_denied = !access.group(Operation::Read, &req.group_id);
     let mut offsets = Vec::new();
-    let mut unknown = Vec::new();
+    let mut refused = Vec::new();
     for t in &req.topics {
+        let topic_denied = !group_denied && !access.topic(Operation::Read, &t.name);
         for p in &t.partitions {
-            let exists = broker.storage.partition(&t.name, p.partition_index).is_ok();
-            unknown.push(!exists);
-            if exists {
+            let code = if group_denied {
+                ResponseError::GroupAuthorizationFailed.code()
+            } else if topic_denied {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else if broker
+                .storage
+                .partition(&t.name, p.partition_index)
+                .is_err()
+            {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                0
+            };
+            refused.push(code);
+            if code == 0 {
                 offsets.push((
                     t.name.to_string(),
                     p.partition_index,
@@ -46,13 +63,17 @@ pub async fn handle(
         req.group_instance_id.as_ref().map(|i| i.to_string()),
         req.generation_id_or_member_epoch,
     );
-    let mut codes = blocking(move || {
-        b.groups
-            .commit(&group, &member, instance.as_deref(), generation, offsets)
-    })
-    .await
+    let mut codes = if group_denied {
+        Vec::new()
+    } else {
+        blocking(move || {
+            b.groups
+                .commit(&group, &member, instance.as_deref(), generation, offsets)
+        })
+        .await
+    }
     .into_iter();
-    let mut unknown = unknown.into_iter();
+    let mut refused = refused.into_iter();
     let topics = req
         .topics
         .iter()
@@ -63,10 +84,10 @@ pub async fn handle(
                     t.partitions
                         .iter()
                         .map(|p| {
-                            let code = if unknown.next().unwrap_or(true) {
-                                ResponseError::UnknownTopicOrPartition.code()
-                            } else {
-                                codes.next().unwrap_or_default()
+                            let code = match refused.next() {
+                                Some(0) => codes.next().unwrap_or_default(),
+                                Some(refused) => refused,
+                                None => ResponseError::UnknownTopicOrPartition.code(),
                             };
                             broker.metrics.kafka.partition_error("offset_commit", code);
                             OffsetCommitResponsePartition::default()

@@ -7,23 +7,62 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::str_bytes;
+use kafka_protocol::ResponseError;
+
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 
-pub fn handle(broker: &Broker, req: OffsetFetchRequest, _version: i16) -> OffsetFetchResponse {
+/// DESCRIBE on the group (30), then on each topic: a named topic the
+/// principal may not describe gets 29 and offset -1; an all-topics fetch
+/// leaves such topics out.
+pub fn handle(
+    broker: &Broker,
+    req: OffsetFetchRequest,
+    version: i16,
+    access: &Access,
+) -> OffsetFetchResponse {
+    if !access.group(Operation::Describe, &req.group_id) {
+        let code = ResponseError::GroupAuthorizationFailed.code();
+        broker.metrics.kafka.partition_error("offset_fetch", code);
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code);
+        }
+        // v1 has no top-level error: each requested partition carries it.
+        let topics = req.topics.unwrap_or_default().into_iter().map(|t| {
+            OffsetFetchResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(
+                    t.partition_indexes
+                        .into_iter()
+                        .map(|p| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        });
+        return OffsetFetchResponse::default().with_topics(topics.collect());
+    }
     let committed = broker.groups.committed(&req.group_id);
-    let wanted: Vec<(String, Vec<i32>)> = match req.topics {
+    let wanted: Vec<(String, Vec<i32>, bool)> = match req.topics {
         Some(topics) => topics
             .into_iter()
-            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .map(|t| {
+                let allowed = access.topic(Operation::Describe, &t.name);
+                (t.name.to_string(), t.partition_indexes, allowed)
+            })
             .collect(),
         None => committed
             .iter()
-            .map(|(t, parts)| (t.clone(), parts.keys().copied().collect()))
+            .filter(|(t, _)| access.may(Operation::Describe, crate::auth::Resource::topic(t)))
+            .map(|(t, parts)| (t.clone(), parts.keys().copied().collect(), true))
             .collect(),
     };
     let topics = wanted
         .into_iter()
-        .map(|(topic, partitions)| {
+        .map(|(topic, partitions, allowed)| {
             let stored = committed.get(&topic);
             OffsetFetchResponseTopic::default()
                 .with_name(TopicName(str_bytes(&topic)))
@@ -31,6 +70,14 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, _version: i16) -> Offset
                     partitions
                         .into_iter()
                         .map(|p| {
+                            if !allowed {
+                                return OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(
+                                        ResponseError::TopicAuthorizationFailed.code(),
+                                    );
+                            }
                             let c = stored.and_then(|s| s.get(&p));
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)

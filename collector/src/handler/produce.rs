@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
 
 use super::{blocking, reply, str_bytes, Outcome};
+use crate::auth::{Access, Operation, Resource};
 use crate::broker::Broker;
 
 /// One partition's outcome: error code, base offset, log start offset, message.
@@ -19,9 +20,22 @@ pub async fn handle(
     req: ProduceRequest,
     version: i16,
     correlation_id: i32,
+    access: &Access,
 ) -> Outcome {
     let acks = req.acks;
-    if req.transactional_id.is_some() {
+    if let Some(id) = &req.transactional_id {
+        if !access.allows(Operation::Write, Resource::transactional_id(id)) {
+            let resp = respond_all(
+                &req,
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                "not authorized to write with this transactional id",
+            );
+            return if acks == 0 {
+                Outcome::NoResponse
+            } else {
+                reply(correlation_id, version, &resp)
+            };
+        }
         // Transactions are not supported; say so per partition.
         let resp = respond_all(
             &req,
@@ -47,18 +61,30 @@ pub async fn handle(
             )
         })
         .collect();
+    // WRITE per topic (29 per partition, before existence); creating a
+    // missing topic also needs CREATE on the cluster or the topic.
     let mut work = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        let grant = if !access.topic(Operation::Write, &name) {
+            Grant::Denied
+        } else {
+            Grant::Write {
+                create: access.may(Operation::Create, Resource::cluster())
+                    || access.may(Operation::Create, Resource::topic(&name)),
+            }
+        };
         for p in topic.partition_data {
-            work.push((name.clone(), p.index, p.records));
+            work.push((name.clone(), p.index, p.records, grant));
         }
     }
     // Phase 1, in request order on this connection: append (page cache).
     let b = Arc::clone(broker);
     let appended: Vec<(PartitionResult, Option<Durable>)> = blocking(move || {
         work.into_iter()
-            .map(|(topic, partition, records)| append_one(&b, &topic, partition, records))
+            .map(|(topic, partition, records, grant)| {
+                append_one(&b, &topic, partition, records, grant)
+            })
             .collect()
     })
     .await;
@@ -92,6 +118,16 @@ pub async fn handle(
         return Outcome::NoResponse;
     }
     Outcome::Pending(answer)
+}
+
+/// What the ACLs let this request do with a topic.
+#[derive(Clone, Copy)]
+enum Grant {
+    Denied,
+    /// `create`: the topic may be auto-created.
+    Write {
+        create: bool,
+    },
 }
 
 /// A partition and the offset below which its append must be durable.
@@ -141,7 +177,15 @@ fn append_one(
     topic: &str,
     partition: i32,
     records: Option<bytes::Bytes>,
+    grant: Grant,
 ) -> (PartitionResult, Option<Durable>) {
+    let create = match grant {
+        Grant::Write { create } => create,
+        Grant::Denied => {
+            let code = ResponseError::TopicAuthorizationFailed.code();
+            return ((code, -1, -1, None), None);
+        }
+    };
     let Some(records) = records else {
         return (
             (
@@ -153,7 +197,7 @@ fn append_one(
             None,
         );
     };
-    let result = broker.partition(topic, partition, true).and_then(|p| {
+    let result = broker.partition(topic, partition, create).and_then(|p| {
         // The one copy per batch: into a buffer whose base offsets we rewrite.
         let mut buf = records.to_vec();
         p.append_unsynced(&mut buf).map(|info| (p, info))

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
+use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 use crate::group::{Reply, SyncResult};
 
@@ -15,7 +16,16 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: SyncGroupRequest,
     _version: i16,
+    access: &Access,
 ) -> SyncGroupResponse {
+    if !access.group(Operation::Read, &req.group_id) {
+        broker
+            .metrics
+            .kafka
+            .partition_error("sync_group", ResponseError::GroupAuthorizationFailed.code());
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let assignments = req
         .assignments
         .iter()
