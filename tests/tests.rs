@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `logship` and `logship-bench` binaries, driven
 //! as users and operators would. One test binary, one module per area.
 
+mod acl;
 mod agent_files;
 mod agent_journal;
 mod agent_kafka_cluster;

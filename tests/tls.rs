@@ -209,7 +209,7 @@ fn s_client(addr: SocketAddr, args: &[&str]) -> (bool, String) {
 
 /// Debian's kcat with Debian's librdkafka (built with OpenSSL): cargo's
 /// LD_LIBRARY_PATH would hand it the crate's own librdkafka build instead.
-fn kcat(args: &[&str], stdin: &str) -> Output {
+pub fn kcat(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new("kcat")
         .env_remove("LD_LIBRARY_PATH")
         .args(args)
