@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::apache_kafka::tool_run;
 use crate::tls::{kcat, start, tls_init};
 use crate::util::*;
 
@@ -303,10 +304,116 @@ fn kcat_is_refused_what_no_acl_allows_until_a_sighup_grants_it() {
         r#"logship_collector_authorization_denied_total{api="produce",resource_type="topic"}"#,
         r#"logship_collector_authorization_denied_total{api="metadata",resource_type="topic"}"#,
     ] {
-        assert!(metric(&page, series).unwrap_or(0.0) >= 1.0, "{series}\n{page}");
+        assert!(
+            metric(&page, series).unwrap_or(0.0) >= 1.0,
+            "{series}\n{page}"
+        );
     }
     assert_eq!(
         metric(&page, r#"logship_collector_acl_reloads_total{result="ok"}"#),
         Some(1.0)
+    );
+}
+
+/// `kafka-acls.sh` (Kafka 4.x's AclCommand) over mutual TLS as `user`.
+fn kafka_acls(f: &Fixture, user: &str, args: &[&str]) -> Output {
+    let certs = f.certs();
+    // Java's PEM key store: the private key and the certificate in one file.
+    let store = certs.join(format!("{user}-store.pem"));
+    let key = std::fs::read_to_string(certs.join(format!("{user}.key"))).unwrap();
+    let cert = std::fs::read_to_string(certs.join(format!("{user}.pem"))).unwrap();
+    std::fs::write(&store, format!("{key}{cert}")).unwrap();
+    let props = certs.join(format!("{user}.properties"));
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\nssl.keystore.type=PEM\nssl.keystore.location={}\n",
+            certs.join("ca.pem").display(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    let (bootstrap, props) = (f.bootstrap(), props.display().to_string());
+    let mut all = vec!["--bootstrap-server", &bootstrap, "--command-config", &props];
+    all.extend_from_slice(args);
+    tool_run("kafka-acls", &all, "")
+}
+
+#[test]
+fn kafka_acls_lists_the_config_files_rules_and_cannot_change_them() {
+    let f = start_fixture();
+    let out = kafka_acls(&f, "admin", &["--list"]);
+    let listed = stdout(&out);
+    assert!(out.status.success(), "{listed}\n{}", stderr(&out));
+    for expected in [
+        "ResourcePattern(resourceType=TOPIC, name=logs-, patternType=PREFIXED)",
+        "ResourcePattern(resourceType=GROUP, name=g-, patternType=PREFIXED)",
+        "(principal=User:writer, host=*, operation=WRITE, permissionType=ALLOW)",
+        "(principal=User:reader, host=*, operation=READ, permissionType=ALLOW)",
+    ] {
+        assert!(listed.contains(expected), "{expected}: {listed}");
+    }
+    let out = kafka_acls(
+        &f,
+        "admin",
+        &[
+            "--list",
+            "--group",
+            "g-1",
+            "--resource-pattern-type",
+            "match",
+        ],
+    );
+    let listed = stdout(&out);
+    assert!(
+        listed.contains("resourceType=GROUP") && !listed.contains("resourceType=TOPIC"),
+        "{listed}\n{}",
+        stderr(&out)
+    );
+
+    // Adding or removing is refused with where the rules live.
+    let out = kafka_acls(
+        &f,
+        "admin",
+        &[
+            "--add",
+            "--allow-principal",
+            "User:x",
+            "--operation",
+            "Read",
+            "--topic",
+            "t",
+        ],
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("ACLs are managed in the collector's config file"),
+        "{text}"
+    );
+    let out = kafka_acls(
+        &f,
+        "admin",
+        &[
+            "--remove",
+            "--force",
+            "--topic",
+            "logs-",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("ACLs are managed in the collector's config file"),
+        "{text}"
+    );
+
+    // Listing needs DESCRIBE on the cluster, which reader lacks.
+    let out = kafka_acls(&f, "reader", &["--list"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("ClusterAuthorizationException")
+            || text.contains("Cluster authorization failed"),
+        "{text}"
     );
 }

@@ -98,6 +98,7 @@ fn main_class(script: &str) -> &'static str {
         "kafka-producer-perf-test" => "org.apache.kafka.tools.ProducerPerformance",
         "kafka-consumer-perf-test" => "org.apache.kafka.tools.ConsumerPerformance",
         "kafka-storage" => "kafka.tools.StorageTool",
+        "kafka-acls" => "org.apache.kafka.tools.AclCommand",
         other => panic!("no Kafka script called {other}"),
     }
 }

@@ -17,6 +17,7 @@
 //!   stored as a JSON file with mode 0600 (never a password).
 //! - [`acl`]: ACL rules, their YAML form (`collector.acls`,
 //!   `collector.super_users`) and its validation.
+//! - [`acl_filter`]: which rules a DescribeAcls / DeleteAcls filter selects.
 //! - [`authorizer`]: Kafka's authorization semantics over those rules, the
 //!   authorized-operations bitfield and KIP-679's "WRITE on any topic".
 //! - [`required`]: which operation on which resource each Kafka API needs.
@@ -25,6 +26,7 @@
 
 pub mod access;
 pub mod acl;
+pub mod acl_filter;
 pub mod authorizer;
 pub mod credentials;
 pub mod dn;

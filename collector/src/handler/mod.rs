@@ -8,11 +8,14 @@
 
 mod alter_configs;
 mod api_versions;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -122,6 +125,9 @@ served_apis! {
     DeleteRecords    0..=2  "delete_records"    |b, r, v, id, ctx| reply(id, v, &delete_records::handle(b, r, v, &ctx.access).await);
     AlterConfigs     0..=2  "alter_configs"     |b, r, v, id, ctx| reply(id, v, &alter_configs::handle(b, r, v, &ctx.access).await);
     IncrementalAlterConfigs 0..=1 "incremental_alter_configs" |b, r, v, id, ctx| reply(id, v, &incremental_alter_configs::handle(b, r, v, &ctx.access).await);
+    DescribeAcls     1..=3  "describe_acls"     |b, r, v, id, ctx| reply(id, v, &describe_acls::handle(b, r, v, &ctx.access));
+    CreateAcls       1..=3  "create_acls"       |b, r, v, id, ctx| reply(id, v, &create_acls::handle(b, r, v, &ctx.access));
+    DeleteAcls       1..=3  "delete_acls"       |b, r, v, id, ctx| reply(id, v, &delete_acls::handle(b, r, v, &ctx.access));
     // Before authentication these two are answered by pre_auth.rs; here
     // only once authenticated, or on a listener without SASL.
     SaslHandshake    0..=1  "sasl_handshake"    |_, r, v, id, _| reply(id, v, &sasl_handshake::handle_authenticated(r));
