@@ -63,6 +63,21 @@ def confluent(bootstrap, certs, topic, group):
     assert len(errors) == 1 and errors[0] is not None, errors
     assert errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, errors[0]
 
+    # reader has WRITE on no topic and no IDEMPOTENT_WRITE: an idempotent
+    # producer gets no producer id (CLUSTER_AUTHORIZATION_FAILED, fatal).
+    errors = []
+    p = Producer(dict(conf("reader"), **{"enable.idempotence": True, "message.timeout.ms": 10000}))
+    try:
+        p.produce(topic, b"nope", on_delivery=lambda err, msg: errors.append(err))
+        p.flush(20)
+    except (KafkaException, SystemError) as e:
+        # The fatal error is raised from flush (chained when it interrupts
+        # the delivery callback).
+        e = e if isinstance(e, KafkaException) else e.__cause__
+        errors.append(e.args[0])
+    assert any(e is not None and e.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+               for e in errors), errors
+
     # reader may not use another group.
     c = Consumer(dict(conf("reader"), **{"group.id": "other-" + group,
                                          "auto.offset.reset": "earliest"}))
