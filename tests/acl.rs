@@ -438,3 +438,146 @@ fn kafka_acls_lists_the_config_files_rules_and_cannot_change_them() {
         "{text}"
     );
 }
+
+/// The wire answers themselves, over plaintext where every client is
+/// `User:ANONYMOUS`: per-topic and per-group codes, and authorized-operations
+/// fields that tell the truth.
+#[test]
+fn wire_answers_carry_kafka_codes_and_true_authorized_operations() {
+    use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{
+        ApiKey, DescribeGroupsResponse, FetchRequest, FetchResponse, GroupId,
+        InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse,
+        OffsetFetchRequest, OffsetFetchResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::kafka_protocol::{batch, produce, Client};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "collector:
+  data_dir: {}
+  http: {{ listen: 127.0.0.1:0 }}
+  kafka: {{ listen: 127.0.0.1:0 }}
+  acls:
+    - {{ principal: 'User:ANONYMOUS', resource: topic, name: open, operations: [read, write, create] }}
+    - {{ principal: 'User:ANONYMOUS', resource: topic, name: peek, operations: [describe] }}
+    - {{ principal: 'User:ANONYMOUS', resource: group, name: team, operations: [read] }}
+",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let running = start_logship(&config);
+    let mut c = Client::connect(running.kafka);
+    let name = |n: &str| TopicName(StrBytes::from_string(n.to_owned()));
+    let bit = |codes: &[i32]| codes.iter().fold(0, |acc, c| acc | 1 << c);
+
+    // Produce: auto-created with CREATE on it; no WRITE: 29.
+    assert_eq!(
+        produce(&mut c, "open", 1, batch(-1, 0, 0, &["a"])),
+        Some((0, 0))
+    );
+    assert_eq!(
+        produce(&mut c, "peek", 1, batch(-1, 0, 0, &["a"]))
+            .unwrap()
+            .0,
+        29
+    );
+
+    // Metadata by name: described with its real operations (READ, WRITE,
+    // CREATE, DESCRIBE); `peek` may be described but not created; `hidden`
+    // may not be described. All topics: only `open`. No DESCRIBE on the
+    // cluster: its operations are 0.
+    let req = MetadataRequest::default()
+        .with_topics(Some(
+            ["open", "peek", "hidden"]
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(true)
+        .with_include_topic_authorized_operations(true)
+        .with_include_cluster_authorized_operations(true);
+    let resp: MetadataResponse = c.call(ApiKey::Metadata, 10, &req);
+    let topics: Vec<(String, i16, i32)> = resp
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_ref().unwrap().to_string(),
+                t.error_code,
+                t.topic_authorized_operations,
+            )
+        })
+        .collect();
+    assert_eq!(topics[0], ("open".into(), 0, bit(&[3, 4, 5, 8])));
+    assert_eq!((topics[1].1, topics[2].1), (29, 29), "{topics:?}");
+    assert_eq!(resp.cluster_authorized_operations, 0);
+    let all: MetadataResponse = c.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    let names: Vec<String> = all
+        .topics
+        .iter()
+        .map(|t| t.name.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["open"]);
+
+    // Fetch: READ per topic.
+    let fetch = |topic: &str| {
+        FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])
+    };
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch("open"), fetch("peek")]);
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 11, &req);
+    let codes: Vec<i16> = resp
+        .responses
+        .iter()
+        .map(|t| t.partitions[0].error_code)
+        .collect();
+    assert_eq!(codes, [0, 29]);
+
+    // Groups: READ on `team` allows it and implies DESCRIBE (bits 3, 8).
+    let req = DescribeGroupsRequest::default()
+        .with_groups(vec![
+            GroupId(StrBytes::from_static_str("team")),
+            GroupId(StrBytes::from_static_str("other")),
+        ])
+        .with_include_authorized_operations(true);
+    let resp: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &req);
+    assert_eq!(resp.groups[0].error_code, 0);
+    assert_eq!(resp.groups[0].authorized_operations, bit(&[3, 8]));
+    assert_eq!(resp.groups[1].error_code, 30);
+    let req =
+        OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_static_str("other")));
+    let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &req);
+    assert_eq!(resp.error_code, 30);
+
+    // KIP-679: WRITE on a topic is enough for a producer id.
+    let resp: InitProducerIdResponse = c.call(
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000)
+            .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
+    assert_eq!(resp.error_code, 0);
+    assert!(resp.producer_id.0 >= 0);
+}
