@@ -253,6 +253,40 @@ fn main() {
                     v,
                     &DeleteGroupsRequest::default().with_groups_names(vec![g.clone().into()]),
                 ),
+                ApiKey::DescribeAcls => frame(
+                    key,
+                    v,
+                    &DescribeAclsRequest::default()
+                        .with_resource_type_filter(1)
+                        .with_pattern_type_filter(1)
+                        .with_operation(1)
+                        .with_permission_type(1),
+                ),
+                ApiKey::CreateAcls => frame(
+                    key,
+                    v,
+                    &CreateAclsRequest::default().with_creations(vec![
+                        create_acls_request::AclCreation::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("logs"))
+                            .with_resource_pattern_type(3)
+                            .with_principal(StrBytes::from_static_str("User:alice"))
+                            .with_host(StrBytes::from_static_str("*"))
+                            .with_operation(3)
+                            .with_permission_type(3),
+                    ]),
+                ),
+                ApiKey::DeleteAcls => frame(
+                    key,
+                    v,
+                    &DeleteAclsRequest::default().with_filters(vec![
+                        delete_acls_request::DeleteAclsFilter::default()
+                            .with_resource_type_filter(2)
+                            .with_pattern_type_filter(1)
+                            .with_operation(1)
+                            .with_permission_type(1),
+                    ]),
+                ),
                 _ => {
                     eprintln!("no seed for {key:?}");
                     continue;
