@@ -5,7 +5,8 @@
 # every priority) into a release collector, end to end: from the agent's start
 # until the collector acknowledged the last entry. The baseline, timed in the
 # same repetition over the same files, is what just reading them costs:
-# `journalctl --directory DIR --output=export > /dev/null`. Targets: the
+# `journalctl --directory DIR --output=export > /dev/null` (before the agent
+# in odd repetitions, after it in even ones). Targets: the
 # agent at least 0.7x the baseline's entries/s, agent peak RSS at most 48 MiB
 # (its journalctl child is reported beside it).
 #
@@ -41,8 +42,10 @@ wait_for() { # FILE TEXT
   for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return; sleep 0.1; done
   echo "timed out waiting for '$2' in $1" >&2; tail -n 20 "$1" >&2; exit 1
 }
+# Entries the agent shipped (acknowledged by the collector); 0 while its
+# HTTP port is not up yet.
 shipped() {
-  curl -sf "http://$AHTTP/metrics" | awk '/^logship_agent_journal_entries_shipped_total/ {s += $NF} END {print s + 0}'
+  { curl -sf "http://$AHTTP/metrics" || true; } | awk '/^logship_agent_journal_entries_shipped_total/ {s += $NF} END {print s + 0}'
 }
 
 mkdir -p "$work/journal"
@@ -53,13 +56,21 @@ gen_s=$(echo "$(now) - $t0" | bc -l)
 export_bytes=$(journalctl --directory "$work/journal" --output=export | wc -c)
 journal_mib=$(du -m "$work/journal" | awk '{print $1}')
 
-rows=()
-for rep in $(seq "$REPS"); do
-  # Baseline: journalctl reading the same files, output discarded.
+baseline() {
+  local t0
   t0=$(now)
   journalctl --directory "$work/journal" --output=export > /dev/null
   base_s=$(echo "$(now) - $t0" | bc -l)
+}
 
+rows=()
+loads=()
+for rep in $(seq "$REPS"); do
+  loads+=("$(uptime | sed 's/.*load average: //')")
+  # Baseline: journalctl reading the same files, output discarded; before
+  # the agent in odd repetitions, after it in even ones (the load of a
+  # shared machine drifts).
+  [ $((rep % 2)) = 1 ] && baseline
   rm -rf "$work/cdata" "$work/adata"
   cat > "$work/c.yaml" <<YAML
 collector:
@@ -89,9 +100,14 @@ YAML
   t0=$(now)
   "$BIN/logship" run --config "$work/a.yaml" 2> "$work/agent.log" &
   AGENT=$!
-  child_hwm=0
-  while [ "$(shipped 2>/dev/null || echo 0)" -lt "$ENTRIES" ]; do
+  child_hwm=0 last=-1 since=$(now)
+  while n=$(shipped); [ "$n" -lt "$ENTRIES" ]; do
     kill -0 "$AGENT" 2>/dev/null || { echo "agent died" >&2; tail -n 20 "$work/agent.log" >&2; exit 1; }
+    # No progress for a minute: a filter dropped entries, or the agent hangs.
+    if [ "$n" != "$last" ]; then last=$n since=$(now)
+    elif [ "$(echo "$(now) - $since > 60" | bc)" = 1 ]; then
+      echo "FAIL: stuck at $n of $ENTRIES entries shipped" >&2; tail -n 20 "$work/agent.log" >&2; exit 1
+    fi
     child=$(pgrep -P "$AGENT" journalctl || true)
     if [ -n "$child" ]; then
       h=$(kb "$child" VmHWM 2>/dev/null || echo 0)
@@ -103,6 +119,7 @@ YAML
   agent_hwm=$(kb "$AGENT" VmHWM)
   appended=$(curl -sf "http://$CHTTP/metrics" | awk '/^logship_collector_log_appended_records_total\{topic="journal"\}/ {print $NF}')
   kill "$AGENT" "$COLLECTOR"; wait "$AGENT" "$COLLECTOR" 2>/dev/null || true
+  [ $((rep % 2)) = 0 ] && baseline
   if [ "${appended%.*}" != "$ENTRIES" ]; then
     echo "FAIL: the collector holds $appended records, not $ENTRIES" >&2; exit 1
   fi
@@ -114,6 +131,7 @@ done
 
 echo
 echo "journal: $ENTRIES entries, $((export_bytes / 1048576)) MiB of export output, $journal_mib MiB of journal files (generated in $(printf %.1f "$gen_s") s); codec $CODEC; $(nproc) cores, $(uname -r), $(journalctl --version | head -1)"
+echo "load averages (1, 5, 15 min) at the start of each repetition and at the end: $(printf '%s; ' "${loads[@]}" "$(uptime | sed 's/.*load average: //')")"
 echo
 echo "| rep | journalctl export > /dev/null (entries/s) | agent -> collector (entries/s) | ratio | agent peak RSS (MiB) | its journalctl peak RSS (MiB) |"
 echo "|---|---|---|---|---|---|"
