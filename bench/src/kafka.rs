@@ -159,15 +159,22 @@ impl rdkafka::producer::ProducerContext for CountFailures {
     }
 }
 
+/// Prints the rate over the whole run (`secs`, `records_per_s`, `MBps`:
+/// from creating the consumers, so the client's start-up, metadata and
+/// offset look-ups count) and the rate from the first record on
+/// (`first_record_secs` after the start, then `after_first_rps` and
+/// `after_first_mbs`: the fetching alone, as kafka-consumer-perf-test's
+/// fetch rates leave out its start-up).
 pub fn consume(a: ConsumeArgs) -> Result<()> {
     let total = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
+    let first = std::sync::OnceLock::new();
     let started = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (0..a.consumers.max(1))
             .map(|i| {
-                let (a, total, bytes) = (&a, &total, &bytes);
-                scope.spawn(move || consume_share(a, i, total, bytes))
+                let (a, total, bytes, first) = (&a, &total, &bytes, &first);
+                scope.spawn(move || consume_share(a, i, total, bytes, first))
             })
             .collect();
         for w in workers {
@@ -176,21 +183,34 @@ pub fn consume(a: ConsumeArgs) -> Result<()> {
         }
         Ok(())
     })?;
-    let secs = started.elapsed().as_secs_f64();
-    let n = total.load(Ordering::Relaxed);
+    let ended = Instant::now();
+    let secs = (ended - started).as_secs_f64();
+    let first = *first.get().unwrap_or(&ended);
+    let fetch_secs = (ended - first).as_secs_f64().max(1e-6);
+    let (n, b) = (total.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed));
+    // The totals stay last: bench scripts take the last `records_per_s=`.
     println!(
-        "consume group={} consumers={} records={n} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
+        "consume group={} consumers={} records={n} first_record_secs={:.3} after_first_rps={:.0} after_first_mbs={:.1} secs={secs:.3} records_per_s={:.0} MBps={:.1}",
         a.group.as_deref().unwrap_or("-"),
         a.consumers.max(1),
+        (first - started).as_secs_f64(),
+        n as f64 / fetch_secs,
+        b as f64 / fetch_secs / 1e6,
         n as f64 / secs,
-        bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+        b as f64 / secs / 1e6
     );
     Ok(())
 }
 
 /// One consumer: partitions `p` with `p % consumers == index` (or the
 /// group's share), until all consumers together have `records`.
-fn consume_share(a: &ConsumeArgs, index: i32, total: &AtomicU64, bytes: &AtomicU64) -> Result<()> {
+fn consume_share(
+    a: &ConsumeArgs,
+    index: i32,
+    total: &AtomicU64,
+    bytes: &AtomicU64,
+    first: &std::sync::OnceLock<Instant>,
+) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.bootstrap_server)
         .set("group.id", a.group.as_deref().unwrap_or("logship-bench"))
@@ -224,6 +244,9 @@ fn consume_share(a: &ConsumeArgs, index: i32, total: &AtomicU64, bytes: &AtomicU
         // poll returns None for timeouts and for events such as rebalances.
         if let Some(m) = consumer.poll(Duration::from_millis(10)) {
             let m = m.context("consume error")?;
+            if n == 0 {
+                first.get_or_init(Instant::now);
+            }
             b += m.payload_len() as u64;
             n += 1;
             last = Instant::now();
