@@ -75,7 +75,7 @@ PROPS
     kill -0 "$KAFKA_PID" 2> /dev/null || break
     sleep 0.1
   done
-  echo "Kafka did not start" >&2; tail -20 "$work/kafka.log" "$work/kafka-stderr.log" >&2; exit 1
+  echo "Kafka did not start" >&2; tail -n 20 "$work/kafka.log" "$work/kafka-stderr.log" >&2; exit 1
 }
 
 stop_kafka() {
