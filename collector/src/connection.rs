@@ -223,6 +223,14 @@ async fn write_responses<W: AsyncWrite + Unpin>(
                 writer.write_all(&response).await?;
                 writer.flush().await?;
             }
+            Outcome::RespondPieces(pieces) => {
+                // Small pieces gather in the buffer; a record set larger
+                // than it goes to the socket directly.
+                for piece in &pieces {
+                    writer.write_all(piece).await?;
+                }
+                writer.flush().await?;
+            }
             Outcome::NoResponse | Outcome::Pending(_) => {}
             Outcome::Final(last) => {
                 writer.write_all(&last).await?;

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::protocol::Encodable;
 
-use super::blocking;
+use super::{blocking, Outcome};
 use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 use crate::StorageError;
@@ -32,7 +33,23 @@ struct Got {
     code: i16,
     high_watermark: i64,
     log_start_offset: i64,
-    records: Bytes,
+    /// Whole batches, in order: together the partition's record set.
+    records: Vec<Bytes>,
+}
+
+impl Got {
+    fn len(&self) -> usize {
+        self.records.iter().map(Bytes::len).sum()
+    }
+
+    fn failed(code: i16, high_watermark: i64, log_start_offset: i64) -> Got {
+        Got {
+            code,
+            high_watermark,
+            log_start_offset,
+            records: Vec::new(),
+        }
+    }
 }
 
 fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
@@ -41,56 +58,47 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
         .iter()
         .map(|w| {
             if w.denied {
-                return Got {
-                    code: TOPIC_AUTHORIZATION_FAILED,
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                    records: Bytes::new(),
-                };
+                return Got::failed(TOPIC_AUTHORIZATION_FAILED, -1, -1);
             }
             let part = match broker.storage.partition(&w.topic, w.partition) {
                 Ok(p) => p,
-                Err(e) => {
-                    return Got {
-                        code: e.kafka_code(),
-                        high_watermark: -1,
-                        log_start_offset: -1,
-                        records: Bytes::new(),
-                    }
-                }
+                Err(e) => return Got::failed(e.kafka_code(), -1, -1),
             };
             let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
-            match part.read(w.offset, limit.max(1)) {
-                Ok(r) => {
-                    // Only the first non-empty partition may exceed the limits.
-                    let records = if total > 0 && r.records.len() > limit {
-                        Bytes::new()
-                    } else {
-                        r.records
-                    };
-                    total += records.len();
-                    Got {
-                        code: 0,
-                        high_watermark: r.high_watermark,
-                        log_start_offset: r.log_start_offset,
-                        records,
-                    }
+            let r = match part.read(w.offset, limit.max(1)) {
+                Ok(r) => r,
+                Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                    return Got::failed(
+                        e.kafka_code(),
+                        part.high_watermark(),
+                        part.log_start_offset(),
+                    )
                 }
-                Err(e @ StorageError::OffsetOutOfRange { .. }) => Got {
-                    code: e.kafka_code(),
-                    high_watermark: part.high_watermark(),
-                    log_start_offset: part.log_start_offset(),
-                    records: Bytes::new(),
-                },
-                Err(e) => Got {
-                    code: e.kafka_code(),
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                    records: Bytes::new(),
-                },
+                Err(e) => return Got::failed(e.kafka_code(), -1, -1),
+            };
+            let mut got = Got {
+                code: 0,
+                high_watermark: r.high_watermark,
+                log_start_offset: r.log_start_offset,
+                records: Vec::new(),
+            };
+            // Only the first non-empty partition may exceed the limits.
+            if r.records.is_empty() || (total > 0 && r.records.len() > limit) {
+                return got;
             }
+            let len = r.records.len();
+            got.records.push(r.records);
+            total += len;
+            got
         })
         .collect()
+}
+
+/// A Fetch response and, apart, each partition's record set (in the
+/// order of the response's partitions), sent by [`reply`] uncopied.
+pub struct Fetched {
+    response: FetchResponse,
+    records: Vec<Vec<Bytes>>,
 }
 
 pub async fn handle(
@@ -98,7 +106,7 @@ pub async fn handle(
     req: FetchRequest,
     _version: i16,
     access: &Access,
-) -> FetchResponse {
+) -> Fetched {
     let wanted: Arc<Vec<Wanted>> = Arc::new(
         req.topics
             .iter()
@@ -127,7 +135,7 @@ pub async fn handle(
         appends.borrow_and_update();
         let (b, w) = (Arc::clone(broker), Arc::clone(&wanted));
         let got = blocking(move || read_all(&b, &w, max_bytes)).await;
-        let bytes: usize = got.iter().map(|g| g.records.len()).sum();
+        let bytes: usize = got.iter().map(Got::len).sum();
         let failed = got.iter().any(|g| g.code != 0);
         if bytes >= min_bytes.max(1) || failed || tokio::time::Instant::now() >= deadline {
             break got;
@@ -138,6 +146,7 @@ pub async fn handle(
         }
     };
 
+    let mut records = Vec::with_capacity(got.len());
     let mut got = got.into_iter();
     let responses = req
         .topics
@@ -152,11 +161,8 @@ pub async fn handle(
                         .map(|p| {
                             let g = got.next().expect("one result per partition");
                             broker.metrics.kafka.partition_error("fetch", g.code);
-                            broker
-                                .metrics
-                                .kafka
-                                .fetched_bytes
-                                .inc_by(g.records.len() as u64);
+                            broker.metrics.kafka.fetched_bytes.inc_by(g.len() as u64);
+                            records.push(g.records);
                             PartitionData::default()
                                 .with_partition_index(p.partition)
                                 .with_error_code(g.code)
@@ -165,11 +171,161 @@ pub async fn handle(
                                 .with_log_start_offset(g.log_start_offset)
                                 .with_aborted_transactions(Some(Vec::new()))
                                 .with_preferred_read_replica(BrokerId(-1))
-                                .with_records(Some(g.records))
+                                .with_records(Some(Bytes::new()))
                         })
                         .collect(),
                 )
         })
         .collect();
-    FetchResponse::default().with_responses(responses)
+    Fetched {
+        response: FetchResponse::default().with_responses(responses),
+        records,
+    }
+}
+
+/// The response frame as pieces: everything but the record sets encoded
+/// into small buffers, each record set as read from the log, so the bytes
+/// a consumer reads are not copied into the frame (for a large fetch that
+/// copy, and the buffer growing to hold it, cost as much as the read).
+/// Served versions (4..=11) are not flexible: a partition's record set is
+/// its last field, an INT32 length and the bytes, with nothing after it.
+pub fn reply(correlation_id: i32, version: i16, fetched: Fetched) -> Outcome {
+    match pieces(correlation_id, version, fetched) {
+        Ok(pieces) => Outcome::RespondPieces(pieces),
+        Err(e) => Outcome::Close(e),
+    }
+}
+
+fn pieces(correlation_id: i32, version: i16, fetched: Fetched) -> Result<Vec<Bytes>, String> {
+    let Fetched { response, records } = fetched;
+    let mut records = records.into_iter();
+    if !(4..=11).contains(&version) {
+        return Err(format!("encoding Fetch v{version} as pieces: not served"));
+    }
+    let mut pieces = Vec::new();
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0); // the frame's length, set at the end
+    buf.put_i32(correlation_id); // response header v0
+    buf.put_i32(response.throttle_time_ms);
+    if version >= 7 {
+        buf.put_i16(response.error_code);
+        buf.put_i32(response.session_id);
+    }
+    buf.put_i32(response.responses.len() as i32);
+    for topic in response.responses {
+        buf.put_i16(topic.topic.0.len() as i16);
+        buf.put_slice(topic.topic.0.as_bytes());
+        buf.put_i32(topic.partitions.len() as i32);
+        for p in topic.partitions {
+            let set = records.next().ok_or("a partition without its records")?;
+            p.encode(&mut buf, version)
+                .map_err(|e| format!("encoding response: {e}"))?;
+            // The last 4 bytes are the (empty) record set's length.
+            let at = buf.len() - 4;
+            let len: usize = set.iter().map(Bytes::len).sum();
+            let len = i32::try_from(len).map_err(|_| "a record set over 2 GiB")?;
+            buf[at..].copy_from_slice(&len.to_be_bytes());
+            if len > 0 {
+                pieces.push(buf.split().freeze());
+                pieces.extend(set.into_iter().filter(|b| !b.is_empty()));
+            }
+        }
+    }
+    if !buf.is_empty() {
+        pieces.push(buf.freeze());
+    }
+    let total: usize = pieces.iter().map(Bytes::len).sum();
+    let len = i32::try_from(total - 4).map_err(|_| "response over 2 GiB".to_string())?;
+    let mut first = BytesMut::from(&pieces[0][..]);
+    first[..4].copy_from_slice(&len.to_be_bytes());
+    pieces[0] = first.freeze();
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::fetch_response::AbortedTransaction;
+    use kafka_protocol::messages::{ProducerId, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    static BIG: [u8; 70_000] = [0xab; 70_000];
+
+    fn partition(index: i32, code: i16) -> PartitionData {
+        PartitionData::default()
+            .with_partition_index(index)
+            .with_error_code(code)
+            .with_high_watermark(1_000 + index as i64)
+            .with_last_stable_offset(1_000 + index as i64)
+            .with_log_start_offset(7)
+            .with_aborted_transactions(Some(Vec::new()))
+            .with_records(Some(Bytes::new()))
+    }
+
+    /// The pieces, joined, are byte for byte the frame kafka-protocol
+    /// encodes with each record set in place, in every served version, and
+    /// the record sets are the log's own buffers, not copies.
+    #[test]
+    fn pieces_are_the_encoded_frame_without_copying_records() {
+        let topic = |name: &str, partitions| {
+            FetchableTopicResponse::default()
+                .with_topic(TopicName(StrBytes::from_string(name.to_string())))
+                .with_partitions(partitions)
+        };
+        let mut no_aborted = partition(4, 0);
+        no_aborted.aborted_transactions = None;
+        let mut with_txn = partition(5, 0);
+        with_txn.aborted_transactions = Some(vec![AbortedTransaction::default()
+            .with_producer_id(ProducerId(9))
+            .with_first_offset(3)]);
+        let response = FetchResponse::default()
+            .with_throttle_time_ms(5)
+            .with_responses(vec![
+                topic(
+                    "logs",
+                    vec![partition(0, 0), partition(1, 0), partition(2, 3)],
+                ),
+                topic("empty", vec![]),
+                topic("other", vec![partition(3, 0), no_aborted, with_txn]),
+            ]);
+        let (big1, big2) = (
+            Bytes::from_static(&BIG[..30_000]),
+            Bytes::from_static(&BIG[30_000..]),
+        );
+        let sets = vec![
+            vec![big1, big2],
+            vec![],
+            vec![],
+            vec![Bytes::from_static(b"abc")],
+            vec![Bytes::from_static(b"x"), Bytes::from_static(b"yz")],
+            vec![],
+        ];
+        // The same response with each record set in place.
+        let mut whole = response.clone();
+        let mut flat = sets.iter();
+        for t in &mut whole.responses {
+            for p in &mut t.partitions {
+                p.records = Some(Bytes::from(flat.next().unwrap().concat()));
+            }
+        }
+        for version in 4..=11 {
+            let want = super::super::encode_response(42, version, &whole).unwrap();
+            let fetched = Fetched {
+                response: response.clone(),
+                records: sets.clone(),
+            };
+            let got = pieces(42, version, fetched).unwrap();
+            assert_eq!(got.concat(), want.to_vec(), "v{version}");
+            assert!(
+                got.iter()
+                    .any(|p| p.as_ptr() == BIG.as_ptr() && p.len() == 30_000),
+                "v{version}: the record set was copied"
+            );
+        }
+        let fetched = Fetched {
+            response: FetchResponse::default(),
+            records: Vec::new(),
+        };
+        assert!(pieces(1, 12, fetched).is_err());
+    }
 }
