@@ -18,13 +18,17 @@
 #   QUICK=1 bash bench/agent.sh         # smoke test: REPS=1 SIZE_MIB=64
 #   SIZE_MIB=512 REPS=5 bash bench/agent.sh
 #   CODECS="lz4 kafka-lz4" bash bench/agent.sh   # kafka-CODEC: the Kafka sink, same file
+#   CODECS="gzip mtls-gzip" bash bench/agent.sh  # mtls-CODEC: the collector sink over https
+#                                                # with client certificates (logship tls init)
 # Knobs for bench/run.sh (defaults keep the behaviour above): BIN_DIR=DIR
 # uses built binaries instead of `cargo build --release`; LOG_KIND=json
 # generates JSON application-log lines (gen-app-logs) instead of access-log
 # lines; LATENCY=0 / FANOUT=0 skip those scenarios; FAN_IDLE_SECONDS=N
 # also measures the agent's CPU and RSS over N idle seconds after the
 # fan-out (1,000 files open, nothing written); KEEP_RAW=FILE keeps the
-# per-repetition results (TSV: rep, kind, key, value).
+# per-repetition results (TSV: rep, kind, key, value); ALTERNATE=1 runs
+# CODECS in reverse order in even repetitions (a ratio between two codecs
+# then does not favour the one that always runs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +49,7 @@ LOG_KIND=${LOG_KIND:-access}
 LATENCY=${LATENCY:-1}
 FANOUT=${FANOUT:-1}
 FAN_IDLE_SECONDS=${FAN_IDLE_SECONDS:-0}
+ALTERNATE=${ALTERNATE:-0}
 
 if [ -n "${BIN_DIR:-}" ]; then
   BIN=$(cd "$BIN_DIR" && pwd)
@@ -58,6 +63,11 @@ TCK=$(getconf CLK_TCK)
 KAFKA=127.0.0.1:19792
 CHTTP=127.0.0.1:19780
 AHTTP=127.0.0.1:19786
+# The collector's HTTP scheme and curl's TLS options: https with mutual TLS
+# for mtls-* runs (start_collector tls).
+CSCHEME=http
+CCURL=()
+TLS_DIR=$work/tls
 
 log() { echo "$*" >&2; }
 fail() { log "FAIL: $*"; for f in "$work"/*.log; do [ -f "$f" ] && { log "--- $f (tail)"; tail -n 20 "$f" >&2; }; done; exit 1; }
@@ -74,8 +84,16 @@ threads() {
   done | awk -F'\t' -v t="$TCK" '{c[$1] += $2; n[$1]++} END {for (k in c) printf "%s x%d %.2fs; ", k, n[k], c[k] / t}'
 }
 
-start_collector() {
+start_collector() { # [tls]
   rm -rf "$work/cdata"
+  local tls=
+  CSCHEME=http
+  if [ "${1:-}" = tls ]; then
+    [ -f "$TLS_DIR/ca.pem" ] || "$BIN/logship" tls init --dir "$TLS_DIR" --hosts 127.0.0.1,localhost --clients agent 2> /dev/null
+    tls="    tls: {cert_file: $TLS_DIR/server.pem, key_file: $TLS_DIR/server.key, ca_file: $TLS_DIR/ca.pem, client_auth: required}"
+    CSCHEME=https
+    CCURL=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/agent.pem" --key "$TLS_DIR/agent.key")
+  fi
   cat > "$work/c.yaml" <<YAML
 collector:
   data_dir: $work/cdata
@@ -83,6 +101,7 @@ collector:
     listen: $KAFKA
   http:
     listen: $CHTTP
+$tls
 YAML
   : > "$work/collector.log"
   "$BIN/logship" run --config "$work/c.yaml" 2> "$work/collector.log" &
@@ -107,6 +126,10 @@ start_agent() {
         sink+=$'\n    options:'
         for kv in $KAFKA_OPTIONS; do sink+=$'\n'"      \"${kv%%=*}\": \"${kv#*=}\""; done
       fi ;;
+    mtls-*) sink="    type: collector
+    url: https://$CHTTP
+    compression: ${3#mtls-}
+    tls: {ca_file: $TLS_DIR/ca.pem, cert_file: $TLS_DIR/agent.pem, key_file: $TLS_DIR/agent.key}" ;;
     *) sink="    type: collector
     url: http://$CHTTP
     compression: $3" ;;
@@ -142,13 +165,15 @@ stop() { # PID
 }
 
 # A metric's value: the sum over series whose line starts with PREFIX, 0 if absent.
+# The collector's HTTP port speaks https during mtls-* runs.
+url() { if [ "$1" = "$CHTTP" ]; then echo "$CSCHEME://$1"; else echo "http://$1"; fi; }
 metric() { # HOST:PORT PREFIX
-  { curl -sf "http://$1/metrics" || true; } | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
+  { curl -sf ${CCURL[@]+"${CCURL[@]}"} "$(url "$1")/metrics" || true; } | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
 }
 
 # A histogram's cumulative buckets on one line, "le:count ...", for the log.
 hist() { # HOST:PORT NAME
-  { curl -sf "http://$1/metrics" || true; } | awk -v p="$2_bucket" '
+  { curl -sf ${CCURL[@]+"${CCURL[@]}"} "$(url "$1")/metrics" || true; } | awk -v p="$2_bucket" '
     index($0, p) == 1 { match($0, /le="[^"]*"/); printf "%s:%s ", substr($0, RSTART + 4, RLENGTH - 5), $NF }'
 }
 
@@ -216,9 +241,11 @@ for rep in $(seq "$REPS"); do
     log "baseline $tool -1: $(printf %.1f "$mbps") MB/s"
   done
 
-  for codec in $CODECS; do
+  order=$CODECS
+  if [ "$ALTERNATE" = 1 ] && [ $((rep % 2)) = 0 ]; then order=$(echo "$CODECS" | tr ' ' '\n' | tac | tr '\n' ' '); fi
+  for codec in $order; do
     sync # the last run's write-back is not this run's
-    start_collector
+    case $codec in mtls-*) start_collector tls ;; *) start_collector ;; esac
     start_agent "$work/logs/*.log" bench "$codec"
     wait_shipped "$LINES"
     a_cpu=$(cpu_s "$AGENT"); a_rss=$(hwm_kb "$AGENT"); a_thr=$(threads "$AGENT")
@@ -355,6 +382,14 @@ for c in codecs:
         rm, rr = cell(ratio, s2)
         res = "PASS" if ratio and statistics.median(ratio) >= 0.8 else ("FAIL" if ratio else "-")
         out.append(f"| ... ratio to same-rep HTTP sink, {c[6:]} | {rm} | {rr} | >= 0.80 | {res} |")
+    elif c.startswith("mtls-"):
+        # https + mutual TLS: within 10% of plain http, same codec, same repetition.
+        http = per_rep("e2e", f"{c[5:]}.MBps")
+        ratio = [x / http[k] for k, x in per_rep("e2e", f"{c}.MBps").items() if k in http]
+        out.append(f"| agent -> collector over https + mutual TLS, {c[5:]}: MB/s end to end | {m} | {r} | - | - |")
+        rm, rr = cell(ratio, s2)
+        res = "PASS" if ratio and statistics.median(ratio) >= 0.9 else ("FAIL" if ratio else "-")
+        out.append(f"| ... ratio to same-rep plain http, {c[5:]} | {rm} | {rr} | >= 0.90 | {res} |")
     else:
         target = 150 if c == "gzip" else 300
         res = "PASS" if v and statistics.median(v) >= target else "FAIL"

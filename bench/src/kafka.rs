@@ -63,6 +63,9 @@ pub struct ConsumeArgs {
     /// the rate is their total. Without --group only.
     #[arg(long, default_value_t = 1, conflicts_with = "group")]
     consumers: i32,
+    /// Extra librdkafka properties, key=value (e.g. security.protocol=ssl).
+    #[arg(long = "set")]
+    set: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -211,8 +214,8 @@ fn consume_share(
     bytes: &AtomicU64,
     first: &std::sync::OnceLock<Instant>,
 ) -> Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &a.bootstrap_server)
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &a.bootstrap_server)
         .set("group.id", a.group.as_deref().unwrap_or("logship-bench"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -224,9 +227,12 @@ fn consume_share(
         .set("max.partition.fetch.bytes", "10485760")
         // librdkafka >= 2.4 pauses fetching for 1 s whenever its local queue is
         // above queued.min.messages; a load tool wants the next fetch at once.
-        .set("fetch.queue.backoff.ms", "1")
-        .create()
-        .context("creating consumer")?;
+        .set("fetch.queue.backoff.ms", "1");
+    for kv in &a.set {
+        let (k, v) = kv.split_once('=').context("--set takes key=value")?;
+        c.set(k, v);
+    }
+    let consumer: BaseConsumer = c.create().context("creating consumer")?;
     match &a.group {
         Some(_) => consumer.subscribe(&[&a.topic])?,
         None => {

@@ -12,6 +12,7 @@ mod agent;
 mod journal;
 mod kafka;
 mod side;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -58,6 +59,10 @@ enum Cmd {
     KafkaConsume(kafka::ConsumeArgs),
     /// Time a consumer group reaching a stable assignment and rebalancing after a leave.
     KafkaGroup(kafka::GroupArgs),
+    /// Open connections (TCP, full TLS handshake, one ApiVersions) as fast as possible; prints connections/s.
+    TlsConnect(tls::ConnectArgs),
+    /// Authenticate N clients with SaslHandshake + SCRAM SaslAuthenticate; prints clients/s.
+    ScramAuth(tls::ScramArgs),
     /// Write a file of realistic access-log lines (~200 B each), deterministic per seed.
     GenLogs(agent::GenLogsArgs),
     /// Append time-stamped lines to a file at a rate while consuming the
@@ -140,6 +145,8 @@ fn main() -> Result<()> {
         Cmd::KafkaProduce(a) => kafka::produce(a)?,
         Cmd::KafkaConsume(a) => kafka::consume(a)?,
         Cmd::KafkaGroup(a) => kafka::group(a)?,
+        Cmd::TlsConnect(a) => tls::connect(a)?,
+        Cmd::ScramAuth(a) => tls::scram(a)?,
         Cmd::GenLogs(a) => agent::gen_logs(a)?,
         Cmd::Latency(a) => agent::latency(a)?,
         Cmd::Fanout(a) => agent::fanout(a)?,
