@@ -20,6 +20,9 @@
 #             (full-load RSS and CPU come from the agent scenario)
 #   startup   bench/startup.sh: collector start-up with 1,000 partitions and
 #             GBs of data after clean and unclean stops
+#   tls       bench/tls.sh: Kafka produce/consume over ssl vs plaintext, the
+#             agent over https + mutual TLS vs http, new TLS connections/s
+#             while producing, SCRAM authentication of many clients
 #
 #   bash bench/run.sh              # full: REPS=3, release build, appends a dated
 #                                  # section to bench/history/YYYY-MM-DD.md, charts to
@@ -76,7 +79,7 @@ PARTITIONS=${PARTITIONS:-1000}
 DATA_MIB=${DATA_MIB:-3072}
 LOAD_SECONDS=${LOAD_SECONDS:-1}
 STORAGE_MIB=${STORAGE_MIB:-1024}
-SCENARIOS=${SCENARIOS:-storage kafka agent rsyslog latency resources startup}
+SCENARIOS=${SCENARIOS:-storage kafka agent rsyslog latency resources startup tls}
 PROFILE=${PROFILE:-release}
 RESULTS=${RESULTS:-1}
 INSTALL=${INSTALL:-1}
@@ -251,6 +254,11 @@ scen_resources() {
 scen_startup() {
   log "startup: bench/startup.sh"
   sub startup REPS="$REPS" PARTITIONS="$PARTITIONS" DATA_MIB="$DATA_MIB" LOAD_SECONDS="$LOAD_SECONDS" -- bench/startup.sh
+}
+
+scen_tls() {
+  log "tls: bench/tls.sh"
+  sub tls SMOKE="$SMOKE" REPS="$REPS" RECORDS=$((RECORDS / 4)) SIZE_MIB="$SIZE_MIB" -- bench/tls.sh
 }
 
 # ---------------------------------------------------------------------------
@@ -537,6 +545,12 @@ if agent_rows:
         series.append((t, [stats(av(kind, k, key).values()) for kind in groups]))
     chart("agent-throughput", "Agent -> collector end to end vs single-core compressors, same file",
           "MB/s of log file", [f"{g} log" for g in groups], series)
+
+# ----- TLS and SASL: bench/tls.sh prints its own table
+tls_out = os.path.join(W, "tls.out")
+if os.path.exists(tls_out) and os.path.getsize(tls_out):
+    out.append("### TLS and SASL against plaintext, same run (bench/tls.sh)\n")
+    out.append(open(tls_out).read().strip() + "\n")
 
 # ----- rsyslog
 rs = kv_lines(os.path.join(W, "rsyslog.out"), "shipper")
