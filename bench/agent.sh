@@ -89,7 +89,7 @@ start_collector() { # [tls]
   local tls=
   CSCHEME=http
   if [ "${1:-}" = tls ]; then
-    [ -f "$TLS_DIR/ca.pem" ] || "$BIN/logship" tls init --dir "$TLS_DIR" --hosts 127.0.0.1,localhost --clients agent 2> /dev/null
+    [ -f "$TLS_DIR/ca.pem" ] || "$BIN/logship" tls init --dir "$TLS_DIR" --hosts 127.0.0.1,localhost --clients agent > /dev/null 2>&1
     tls="    tls: {cert_file: $TLS_DIR/server.pem, key_file: $TLS_DIR/server.key, ca_file: $TLS_DIR/ca.pem, client_auth: required}"
     CSCHEME=https
     CCURL=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/agent.pem" --key "$TLS_DIR/agent.key")

@@ -81,7 +81,8 @@ results="$work/results.tsv" # rep scenario key value
 : > "$results"
 put() { printf '%s\t%s\t%s\t%s\n' "$rep" "$1" "$2" "$3" >> "$results"; }
 
-"$BIN/logship" tls init --dir "$work/tls" --hosts 127.0.0.1,localhost --clients agent 2> /dev/null
+"$BIN/logship" tls init --dir "$work/tls" --hosts 127.0.0.1,localhost --clients agent > "$work/tls-init.log" 2>&1 \
+  || { cat "$work/tls-init.log" >&2; fail "logship tls init failed"; }
 CA=$work/tls/ca.pem
 # The SCRAM user's password: a file, never an argument.
 head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$work/password"
