@@ -169,7 +169,7 @@ impl Conn {
                 self.correlation
             );
         }
-        Ok(Resp::decode(&mut frame, version)?)
+        Resp::decode(&mut frame, version)
     }
 }
 
