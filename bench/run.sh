@@ -258,7 +258,7 @@ scen_startup() {
 
 scen_tls() {
   log "tls: bench/tls.sh"
-  sub tls SMOKE="$SMOKE" REPS="$REPS" RECORDS=$((RECORDS / 4)) SIZE_MIB="$SIZE_MIB" -- bench/tls.sh
+  sub tls SMOKE="$SMOKE" SCENARIOS="kafka agent connect scram" REPS="$REPS" RECORDS=$((RECORDS / 4)) SIZE_MIB="$SIZE_MIB" -- bench/tls.sh
 }
 
 # ---------------------------------------------------------------------------
