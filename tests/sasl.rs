@@ -457,102 +457,62 @@ fn wrong_passwords_unknown_users_and_mechanisms_are_refused_counted_and_not_logg
             ("sasl.password", pw),
         ]
     };
-    let failed = "Authentication failed";
-    let py = |venv, library, bootstrap: &str, protocol, mechanism, user, pw, ca: &str| {
-        python_client(
-            venv, library, bootstrap, protocol, mechanism, user, pw, ca, "denied",
+    // kcat refused on the sasl_ssl listener / with PLAIN on the
+    // sasl_plaintext one.
+    let kcat_secure_denied =
+        |mechanism, user, pw, expect| kcat_denied(&secure, &ssl(mechanism, user, pw), expect);
+    let kcat_plain_denied = |user, pw| {
+        kcat_denied(
+            &inside,
+            &plaintext("PLAIN", user, pw),
+            "Invalid username or password",
         )
     };
+    // A Python client refused on the sasl_ssl / sasl_plaintext listener.
+    let py_secure_denied = |library, mechanism, user, pw| {
+        python_client(
+            "venv-clients",
+            library,
+            &secure,
+            "SASL_SSL",
+            mechanism,
+            user,
+            pw,
+            &ca,
+            "denied",
+        )
+    };
+    let py_inside_denied = |library, mechanism, user, pw| {
+        python_client(
+            "venv-clients",
+            library,
+            &inside,
+            "SASL_PLAINTEXT",
+            mechanism,
+            user,
+            pw,
+            "-",
+            "denied",
+        )
+    };
+    let failed = "Authentication failed";
     all(vec![
         // Wrong password: kcat, confluent-kafka, kafka-python; SCRAM and PLAIN.
-        Box::new(|| kcat_denied(&secure, &ssl("SCRAM-SHA-512", "alice", WRONG_PW), failed)),
-        Box::new(|| {
-            kcat_denied(
-                &inside,
-                &plaintext("PLAIN", "alice", WRONG_PW),
-                "Invalid username or password",
-            )
-        }),
-        Box::new(|| {
-            py(
-                "venv-clients",
-                "confluent-kafka",
-                &inside,
-                "SASL_PLAINTEXT",
-                "SCRAM-SHA-256",
-                "bob",
-                WRONG_PW,
-                "-",
-            )
-        }),
-        Box::new(|| {
-            py(
-                "venv-clients",
-                "kafka-python",
-                &secure,
-                "SASL_SSL",
-                "SCRAM-SHA-512",
-                "alice",
-                WRONG_PW,
-                &ca,
-            )
-        }),
+        Box::new(|| kcat_secure_denied("SCRAM-SHA-512", "alice", WRONG_PW, failed)),
+        Box::new(|| kcat_plain_denied("alice", WRONG_PW)),
+        Box::new(|| py_inside_denied("confluent-kafka", "SCRAM-SHA-256", "bob", WRONG_PW)),
+        Box::new(|| py_secure_denied("kafka-python", "SCRAM-SHA-512", "alice", WRONG_PW)),
     ]);
     all(vec![
         // Unknown user.
-        Box::new(|| kcat_denied(&secure, &ssl("SCRAM-SHA-512", "mallory", WRONG_PW), failed)),
-        Box::new(|| {
-            kcat_denied(
-                &inside,
-                &plaintext("PLAIN", "mallory", WRONG_PW),
-                "Invalid username or password",
-            )
-        }),
-        Box::new(|| {
-            py(
-                "venv-clients",
-                "kafka-python",
-                &inside,
-                "SASL_PLAINTEXT",
-                "SCRAM-SHA-256",
-                "mallory",
-                WRONG_PW,
-                "-",
-            )
-        }),
+        Box::new(|| kcat_secure_denied("SCRAM-SHA-512", "mallory", WRONG_PW, failed)),
+        Box::new(|| kcat_plain_denied("mallory", WRONG_PW)),
+        Box::new(|| py_inside_denied("kafka-python", "SCRAM-SHA-256", "mallory", WRONG_PW)),
         // Unknown or disabled mechanism: PLAIN and SCRAM-SHA-256 are not
         // offered on the sasl_ssl listener, OAUTHBEARER nowhere.
-        Box::new(|| {
-            kcat_denied(
-                &secure,
-                &ssl("PLAIN", "alice", ALICE_PW),
-                "Unsupported SASL mechanism",
-            )
-        }),
-        Box::new(|| {
-            py(
-                "venv-clients",
-                "kafka-python",
-                &secure,
-                "SASL_SSL",
-                "SCRAM-SHA-256",
-                "alice",
-                ALICE_PW,
-                &ca,
-            )
-        }),
-        Box::new(|| {
-            py(
-                "venv-clients",
-                "confluent-kafka",
-                &inside,
-                "SASL_PLAINTEXT",
-                "OAUTHBEARER",
-                "alice",
-                "-",
-                "-",
-            )
-        }),
+        Box::new(|| kcat_secure_denied("PLAIN", "alice", ALICE_PW, "Unsupported SASL mechanism")),
+        Box::new(|| py_secure_denied("kafka-python", "SCRAM-SHA-256", "alice", ALICE_PW)),
+        Box::new(|| py_inside_denied("confluent-kafka", "OAUTHBEARER", "alice", "-")),
     ]);
     // Every kind was counted under its reason (clients retry, so at least
     // once each).
