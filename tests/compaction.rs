@@ -6,9 +6,8 @@
 //! after each of which every key's latest acknowledged value is readable.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -30,32 +29,10 @@ fn start(dir: &Path, io_bytes_per_sec: u64) -> Running {
     start_logship(&path)
 }
 
-fn kcat(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new("kcat")
-        .arg("-b")
-        .arg(bootstrap)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat is installed by .ci/setup");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kcat {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// Produces `key:value` lines in small batches (so segments roll; only
 /// closed segments are cleaned), acknowledged by all replicas (the one).
 fn produce(bootstrap: &str, topic: &str, codec: &str, lines: &str) {
-    kcat(
+    run_kcat(
         bootstrap,
         &[
             "-P",
@@ -75,25 +52,7 @@ fn produce(bootstrap: &str, topic: &str, codec: &str, lines: &str) {
 
 /// Every record of partition 0 from the beginning: (offset, key, value).
 fn consume(bootstrap: &str, topic: &str) -> Vec<(i64, String, String)> {
-    let out = kcat(
-        bootstrap,
-        &[
-            "-C",
-            "-t",
-            topic,
-            "-p",
-            "0",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%o|%k|%s\\n",
-        ],
-        "",
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    kcat_partition0(bootstrap, topic, "%o|%k|%s\\n")
         .lines()
         .map(|l| {
             let mut f = l.splitn(3, '|');
@@ -109,24 +68,7 @@ fn consume(bootstrap: &str, topic: &str) -> Vec<(i64, String, String)> {
 
 /// How many records partition 0 of `topic` holds (values may be binary).
 fn count_records(bootstrap: &str, topic: &str) -> usize {
-    let out = kcat(
-        bootstrap,
-        &[
-            "-C",
-            "-t",
-            topic,
-            "-p",
-            "0",
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-f",
-            "%o\\n",
-        ],
-        "",
-    );
-    String::from_utf8(out.stdout).unwrap().lines().count()
+    kcat_partition0(bootstrap, topic, "%o\\n").lines().count()
 }
 
 fn create_compacted(kafka: std::net::SocketAddr, topic: &str) {

@@ -2,34 +2,9 @@
 //! collector: the Kafka tutorial walkthrough, codecs, idempotence, offsets by
 //! time.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::util::*;
-
-fn kcat(bootstrap: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("kcat")
-        .arg("-b")
-        .arg(bootstrap)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat is installed by .ci/setup");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kcat {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -51,9 +26,9 @@ fn tutorial_walkthrough_with_kcat() {
     let running = start_collector(dir.path());
     let b = running.kafka.to_string();
     // kcat has no create command: asking for a topic's metadata auto-creates it.
-    kcat(&b, &["-L", "-t", "first-events"], None);
-    kcat(&b, &["-L", "-t", "second-events"], None);
-    let list = stdout(&kcat(&b, &["-L"], None));
+    run_kcat(&b, &["-L", "-t", "first-events"], "");
+    run_kcat(&b, &["-L", "-t", "second-events"], "");
+    let list = stdout(&run_kcat(&b, &["-L"], ""));
     assert!(
         list.contains("topic \"first-events\" with 1 partitions"),
         "{list}"
@@ -64,16 +39,16 @@ fn tutorial_walkthrough_with_kcat() {
     );
     assert!(list.contains("(controller)"), "{list}");
 
-    kcat(
+    run_kcat(
         &b,
         &["-P", "-t", "first-events"],
-        Some("first-events 01\nfirst-events 02\n"),
+        "first-events 01\nfirst-events 02\n",
     );
     for _ in 0..2 {
-        let out = stdout(&kcat(
+        let out = stdout(&run_kcat(
             &b,
             &["-C", "-t", "first-events", "-o", "beginning", "-e", "-q"],
-            None,
+            "",
         ));
         assert_eq!(out, "first-events 01\nfirst-events 02\n");
     }
@@ -84,7 +59,7 @@ fn tutorial_walkthrough_with_kcat() {
         "--bootstrap-server",
         &b,
     ]);
-    let list = stdout(&kcat(&b, &["-L"], None));
+    let list = stdout(&run_kcat(&b, &["-L"], ""));
     assert!(
         list.contains("first-events") && !list.contains("second-events"),
         "{list}"
@@ -99,7 +74,7 @@ fn kcat_codecs_keys_idempotence_and_offsets_by_time() {
     let input: String = (0..300).map(|i| format!("key{i}:value {i}\n")).collect();
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kcat-{codec}");
-        kcat(
+        run_kcat(
             &b,
             &[
                 "-P",
@@ -111,9 +86,9 @@ fn kcat_codecs_keys_idempotence_and_offsets_by_time() {
                 "-X",
                 "enable.idempotence=true",
             ],
-            Some(&input),
+            &input,
         );
-        let out = stdout(&kcat(
+        let out = stdout(&run_kcat(
             &b,
             &[
                 "-C",
@@ -126,7 +101,7 @@ fn kcat_codecs_keys_idempotence_and_offsets_by_time() {
                 "-f",
                 "%k=%s@%o\n",
             ],
-            None,
+            "",
         ));
         let expected: String = (0..300)
             .map(|i| format!("key{i}=value {i}@{i}\n"))
@@ -134,13 +109,13 @@ fn kcat_codecs_keys_idempotence_and_offsets_by_time() {
         assert_eq!(out, expected, "{codec}");
     }
     // -Q: offset for a timestamp; all records are recent, so time 0 gives offset 0.
-    let out = stdout(&kcat(&b, &["-Q", "-t", "kcat-gzip:0:0"], None));
+    let out = stdout(&run_kcat(&b, &["-Q", "-t", "kcat-gzip:0:0"], ""));
     assert!(out.contains("offset 0"), "{out}");
     // Consumers can start from the end and from a given offset.
-    let out = stdout(&kcat(
+    let out = stdout(&run_kcat(
         &b,
         &["-C", "-t", "kcat-lz4", "-o", "298", "-e", "-q"],
-        None,
+        "",
     ));
     assert_eq!(out, "value 298\nvalue 299\n");
 }

@@ -42,29 +42,7 @@ fn venv_python(name: &str) -> PathBuf {
 /// kcat's `offset:value` for every record of `topic` partition 0 from the
 /// beginning.
 fn kcat_from_beginning(bootstrap: &str, topic: &str) -> Vec<String> {
-    let out = Command::new("kcat")
-        .args([
-            "-b",
-            bootstrap,
-            "-C",
-            "-t",
-            topic,
-            "-p",
-            "0",
-            "-o",
-            "beginning",
-            "-e",
-        ])
-        .args(["-f", "%o:%s\\n", "-q"])
-        .output()
-        .expect("kcat is installed by .ci/setup");
-    assert!(
-        out.status.success(),
-        "kcat: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    kcat_partition0(bootstrap, topic, "%o:%s\\n")
         .lines()
         .map(str::to_owned)
         .collect()

@@ -257,3 +257,46 @@ pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Debian's kcat against `bootstrap` with `args`, `stdin` written to it;
+/// asserts it succeeded.
+pub fn run_kcat(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new("kcat")
+        .arg("-b")
+        .arg(bootstrap)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat is installed by .ci/setup");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every record of `topic` partition 0 from the beginning, one line each as
+/// kcat's `format` (e.g. `%o:%s\n`) prints it.
+pub fn kcat_partition0(bootstrap: &str, topic: &str, format: &str) -> String {
+    let args = [
+        "-C",
+        "-t",
+        topic,
+        "-p",
+        "0",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        format,
+    ];
+    String::from_utf8(run_kcat(bootstrap, &args, "").stdout).unwrap()
+}
