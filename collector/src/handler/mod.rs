@@ -279,17 +279,26 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, session: &mut Session) -
         return pre_auth::handle(broker, frame, session).await;
     }
     let started = Instant::now();
-    let request = match parse(frame) {
+    let request = match parse_or_refuse(broker, frame) {
         Ok(r) => r,
+        Err(outcome) => return outcome,
+    };
+    dispatch(broker, request, session, started).await
+}
+
+/// Parses `frame`; a refused one becomes what the connection gets instead:
+/// the ApiVersions "too new" answer, or (counted) closing it.
+pub(crate) fn parse_or_refuse(broker: &Broker, frame: Bytes) -> Result<Request, Outcome> {
+    match parse(frame) {
+        Ok(r) => Ok(r),
         Err(Refusal::ApiVersionsTooNew { correlation_id }) => {
-            return api_versions::unsupported_version(correlation_id)
+            Err(api_versions::unsupported_version(correlation_id))
         }
         Err(refusal) => {
             broker.metrics.kafka.request_error(refusal.kind());
-            return Outcome::Close(format!("{refusal:?}"));
+            Err(Outcome::Close(format!("{refusal:?}")))
         }
-    };
-    dispatch(broker, request, session, started).await
+    }
 }
 
 /// Routes a parsed request to its handler and times it.

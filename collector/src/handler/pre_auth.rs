@@ -24,8 +24,8 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind};
 use kafka_protocol::ResponseError;
 
 use super::{
-    api_name, api_versions, blocking, dispatch, encode_response, parse, sasl_authenticate,
-    sasl_handshake, Outcome, Refusal, Request,
+    api_name, blocking, dispatch, encode_response, parse_or_refuse, sasl_authenticate,
+    sasl_handshake, Outcome, Request,
 };
 use crate::auth::{Principal, SaslServer, Step};
 use crate::broker::Broker;
@@ -57,15 +57,9 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, session: &mut Session) -
         state => session.sasl = state,
     }
     let started = Instant::now();
-    let request = match parse(frame) {
+    let request = match parse_or_refuse(broker, frame) {
         Ok(r) => r,
-        Err(Refusal::ApiVersionsTooNew { correlation_id }) => {
-            return api_versions::unsupported_version(correlation_id)
-        }
-        Err(refusal) => {
-            broker.metrics.kafka.request_error(refusal.kind());
-            return Outcome::Close(format!("{refusal:?}"));
-        }
+        Err(outcome) => return outcome,
     };
     let key = request.key;
     let in_exchange = matches!(session.sasl, SaslState::Authenticate(_));
