@@ -426,6 +426,77 @@ fn fixed_collector_config(dir: &Path, http: u16, kafka: u16) -> PathBuf {
     path
 }
 
+/// A copytruncate while the collector holds records of the stream the
+/// agent has no acknowledgement for (appended just before a crash, or
+/// while the answer was lost; here posted under the stream's producer id
+/// and next sequence). Those records are the old content's: every line of
+/// the new content still arrives, once. The next session used to skip that
+/// many new lines as if the collector held them (the kill tests met it by
+/// chance, about one run in ten).
+#[test]
+fn a_copytruncate_after_unacknowledged_appends_loses_no_new_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    let config = agent_config(dir.path(), collector.http, "");
+    let file = dir.path().join("logs/app.log");
+    for i in 0..10 {
+        append(&file, &format!("old {i}\n"));
+    }
+    let _agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    wait_for("the old lines", Duration::from_secs(60), || {
+        read_topic(&bootstrap, "app").len() >= 10
+    });
+    // The stream's identity is on disk before its first batch is sent.
+    let cp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent-data/checkpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let stream = &cp["streams"][0];
+    let (pid, epoch, partition) = (
+        stream["producer_id"].as_i64().unwrap(),
+        stream["epoch"].as_i64().unwrap() as i16,
+        stream["partition"].as_i64().unwrap(),
+    );
+    let ghosts = ["ghost 0", "ghost 1", "ghost 2", "ghost 3", "ghost 4"];
+    let posted = reqwest::blocking::Client::new()
+        .post(format!(
+            "http://{}/v1/topics/app/records?partition={partition}",
+            collector.http
+        ))
+        .header("content-type", "application/vnd.kafka.record-batch.v2")
+        .body(crate::kafka_protocol::batch(pid, epoch, 10, &ghosts).to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 200, "{:?}", posted.text());
+
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for i in 0..20 {
+        append(&file, &format!("new {i}\n"));
+    }
+    let news = || {
+        read_topic(&bootstrap, "app")
+            .iter()
+            .map(value)
+            .filter(|v| v.starts_with("new"))
+            .count()
+    };
+    wait_for("the 20 new lines", Duration::from_secs(60), || news() >= 20);
+    std::thread::sleep(Duration::from_millis(500));
+    let got: Vec<String> = read_topic(&bootstrap, "app").iter().map(value).collect();
+    let want: Vec<String> = (0..10)
+        .map(|i| format!("old {i}"))
+        .chain(ghosts.iter().map(|g| g.to_string()))
+        .chain((0..20).map(|i| format!("new {i}")))
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn collector_down_stops_reading_then_catches_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,11 +602,11 @@ enum Sink {
     Kafka,
 }
 
-/// The two kill tests run one at a time: run together (the default, two
-/// test threads), the collector-sink run failed in about one of three tries
-/// with its reader seeing no new "copied" line for 60 s; each passes alone
-/// every time, under CPU load too. Not understood yet (see the closing note
-/// of the session that added the Kafka-sink run).
+/// The kill tests run one at a time, to bound the load they add to the
+/// parallel suite (each starts and kills dozens of processes). (Their
+/// one-run-in-ten failure, a reader seeing no new "copied" line for 60 s,
+/// was the agent skipping new lines after a copytruncate; see
+/// `a_copytruncate_after_unacknowledged_appends_loses_no_new_line`.)
 static KILL_TESTS: Mutex<()> = Mutex::new(());
 
 fn kills_of_agent_and_collector_and_rotations(sink: Sink) {

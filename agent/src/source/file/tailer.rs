@@ -476,7 +476,30 @@ impl Tailer {
 
     /// After a truncation: the checkpoint moves to 0 with the new content's
     /// fingerprint, saved before the new content is sent.
+    ///
+    /// Records the sink holds beyond the checkpoint (acknowledged after it
+    /// was last written, before a crash, or appended while the
+    /// acknowledgement was lost) belong to the old content. The new
+    /// content's first record takes the sequence after them; left as it
+    /// was, the next session would skip that many records of the new
+    /// content as if the sink held them.
     async fn restart_at_zero(&mut self) -> Result<(), Error> {
+        let mut cp = self.checkpoint()?;
+        let producer = Producer {
+            id: cp.producer_id,
+            epoch: cp.epoch,
+            sequence: cp.sequence,
+        };
+        let sequence = match resume(&self.ctx.ship.sink, &cp.topic, cp.partition, producer).await? {
+            // The checkpoint stays on the old content: the next start
+            // finds the file changed and follows it as a new one.
+            Resume::Stopped => return Ok(()),
+            Resume::Continue { skip, .. } => after_skipping(cp.sequence, skip),
+            Resume::NewIdentity => {
+                self.new_identity(&mut cp).await?;
+                cp.sequence
+            }
+        };
         let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
         let fp = Fingerprint::of(&self.file, len).map_err(|error| Error::Read {
             path: self.at.clone(),
@@ -484,6 +507,7 @@ impl Tailer {
         })?;
         self.ctx.checkpoints.update(self.handle.id, |c| {
             c.offset = 0;
+            c.sequence = sequence;
             c.set_fingerprint(fp);
         });
         self.ctx.persist().await
@@ -500,6 +524,13 @@ impl Tailer {
             });
         }
     }
+}
+
+/// The sequence after `skip` records from `sequence` (past
+/// [`crate::stream::resume::SEQUENCE_LIMIT`], the next session renews
+/// the identity).
+fn after_skipping(sequence: i32, skip: u64) -> i32 {
+    (sequence as i64 + skip as i64).min(i32::MAX as i64) as i32
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
