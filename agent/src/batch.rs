@@ -83,23 +83,7 @@ pub fn encode(
             // with this line's offset filled in.
             let mut headers = template.clone();
             headers[OFFSET_HEADER] = Some(offsets.slice(spans[i].clone()));
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: producer.id,
-                producer_epoch: producer.epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // kafka-protocol starts a new batch when offset minus
-                // sequence changes; keep them in step.
-                sequence: producer.first_sequence.wrapping_add(i as i32),
-                timestamp: r.timestamp,
-                key: None,
-                value: Some(value),
-                headers,
-            }
+            data_record(producer, i, r.timestamp, None, value, headers)
         })
         .collect();
     finish(&records, compression)
@@ -124,20 +108,15 @@ pub fn encode_headed(
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.id,
-            producer_epoch: producer.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: producer.first_sequence.wrapping_add(i as i32),
-            timestamp: r.timestamp,
-            key: r.key.clone(),
-            value: Some(r.value.clone()),
-            headers: r.headers.clone(),
+        .map(|(i, r)| {
+            data_record(
+                producer,
+                i,
+                r.timestamp,
+                r.key.clone(),
+                r.value.clone(),
+                r.headers.clone(),
+            )
         })
         .collect();
     finish(&records, compression)
@@ -157,25 +136,53 @@ pub fn encode_keyed(records: &[KeyedRecord], compression: Compression) -> std::i
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Base sequence -1 (no producer); kafka-protocol needs offset
-            // minus sequence constant within a batch.
-            sequence: i as i32 - 1,
-            timestamp: r.timestamp,
-            key: Some(r.key.clone()),
-            value: Some(r.value.clone()),
-            headers: IndexMap::new(),
+        .map(|(i, r)| {
+            data_record(
+                NO_PRODUCER,
+                i,
+                r.timestamp,
+                Some(r.key.clone()),
+                r.value.clone(),
+                IndexMap::new(),
+            )
         })
         .collect();
     finish(&records, compression)
+}
+
+/// The producer fields of a batch without a producer id (base sequence -1).
+const NO_PRODUCER: ProducerFields = ProducerFields {
+    id: -1,
+    epoch: -1,
+    first_sequence: -1,
+};
+
+/// The `i`th record of a batch from `producer`: a plain data record.
+fn data_record(
+    producer: ProducerFields,
+    i: usize,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Bytes,
+    headers: IndexMap<StrBytes, Option<Bytes>>,
+) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: producer.id,
+        producer_epoch: producer.epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: i as i64,
+        // kafka-protocol starts a new batch when offset minus sequence
+        // changes; keep them in step.
+        sequence: producer.first_sequence.wrapping_add(i as i32),
+        timestamp,
+        key,
+        value: Some(value),
+        headers,
+    }
 }
 
 /// Batches whose records come to fewer bytes than this are sent
