@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::incremental_alter_configs::{refuse_resource, refuse_unauthorized};
+use super::incremental_alter_configs::alter_resource;
 use super::{blocking, str_bytes};
 use crate::auth::Access;
 use crate::broker::Broker;
@@ -32,11 +32,7 @@ pub async fn handle(
                 let result = AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name.clone());
-                let outcome = if let Some(denied) =
-                    refuse_unauthorized(&access, r.resource_type, &r.resource_name)
-                {
-                    Err(denied)
-                } else if r.resource_type == TOPIC {
+                let outcome = alter_resource(&access, r.resource_type, &r.resource_name, || {
                     overrides_from_pairs(
                         r.configs
                             .iter()
@@ -48,10 +44,9 @@ pub async fn handle(
                                 Ok(overrides)
                             })
                     })
+                    .map(drop)
                     .map_err(|e| (e.kafka_code(), e.to_string()))
-                } else {
-                    Err(refuse_resource(r.resource_type))
-                };
+                });
                 match outcome {
                     Ok(_) => result,
                     Err((code, message)) => result

@@ -22,8 +22,30 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
+/// A resource's failure as Kafka answers it: error code and message.
+pub type Refusal = (i16, String);
+
+/// What altering one resource comes to, the same for both AlterConfigs
+/// APIs: an authorization failure first, then `alter_topic` for a topic,
+/// and a refusal for any other resource type (the collector's own settings
+/// live in its config file).
+pub fn alter_resource(
+    access: &Access,
+    resource_type: i8,
+    name: &str,
+    alter_topic: impl FnOnce() -> std::result::Result<(), Refusal>,
+) -> std::result::Result<(), Refusal> {
+    if let Some(denied) = refuse_unauthorized(access, resource_type, name) {
+        Err(denied)
+    } else if resource_type == TOPIC {
+        alter_topic()
+    } else {
+        Err(refuse_resource(resource_type))
+    }
+}
+
 /// The answer to altering a resource that is not a topic.
-pub fn refuse_resource(resource_type: i8) -> (i16, String) {
+fn refuse_resource(resource_type: i8) -> Refusal {
     (
         ResponseError::InvalidRequest.code(),
         format!(
@@ -35,11 +57,7 @@ pub fn refuse_resource(resource_type: i8) -> (i16, String) {
 
 /// ALTER_CONFIGS on the topic (29) or, for a broker resource, on the
 /// cluster (31); `None` when allowed.
-pub fn refuse_unauthorized(
-    access: &Access,
-    resource_type: i8,
-    name: &str,
-) -> Option<(i16, String)> {
+fn refuse_unauthorized(access: &Access, resource_type: i8, name: &str) -> Option<Refusal> {
     let code = match resource_type {
         TOPIC if !access.topic(Operation::AlterConfigs, name) => {
             ResponseError::TopicAuthorizationFailed.code()
@@ -139,22 +157,20 @@ fn alter(
     name: &str,
     ops: &[AlterableConfig],
     validate_only: bool,
-) -> (i16, String) {
+) -> std::result::Result<(), Refusal> {
     let mut seen = BTreeSet::new();
     if let Some(dup) = ops.iter().find(|o| !seen.insert(o.name.as_str())) {
-        return (
+        return Err((
             ResponseError::InvalidRequest.code(),
             format!("config {} is given more than once", dup.name.as_str()),
-        );
+        ));
     }
     let defaults = &broker.storage.options().defaults;
-    match broker
+    broker
         .storage
         .alter_topic_configs(name, validate_only, |current| apply(current, defaults, ops))
-    {
-        Ok(_) => (0, String::new()),
-        Err(e) => (e.kafka_code(), e.to_string()),
-    }
+        .map(drop)
+        .map_err(|e| (e.kafka_code(), e.to_string()))
 }
 
 pub async fn handle(
@@ -172,21 +188,13 @@ pub async fn handle(
                 let result = AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name.clone());
-                let (code, message) = if let Some(denied) =
-                    refuse_unauthorized(&access, r.resource_type, &r.resource_name)
-                {
-                    denied
-                } else if r.resource_type == TOPIC {
+                match alter_resource(&access, r.resource_type, &r.resource_name, || {
                     alter(&b, &r.resource_name, &r.configs, req.validate_only)
-                } else {
-                    refuse_resource(r.resource_type)
-                };
-                if code == 0 {
-                    result
-                } else {
-                    result
+                }) {
+                    Ok(()) => result,
+                    Err((code, message)) => result
                         .with_error_code(code)
-                        .with_error_message(Some(str_bytes(&message)))
+                        .with_error_message(Some(str_bytes(&message))),
                 }
             })
             .inspect(|r| {
