@@ -610,32 +610,22 @@ mod tests {
         assert_eq!(basic_header("ab", &Secret::new("c")), "Basic YWI6Yw==");
     }
 
+    /// Why `http_client` refuses `tls` for `url`.
+    fn client_error(at: &str, url: &str, tls: &TlsClientConfig) -> String {
+        http_client(at, url, reqwest::Client::builder(), Some(tls), None)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn tls_on_a_plain_url_and_unreadable_files_are_clear_errors() {
-        let tls = TlsClientConfig::default();
-        let e = http_client(
-            "agent.sink",
-            "http://h:1",
-            reqwest::Client::builder(),
-            Some(&tls),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = client_error("agent.sink", "http://h:1", &TlsClientConfig::default());
         assert!(e.contains("not https://"), "{e}");
         let tls = TlsClientConfig {
             ca_file: Some("/nonexistent/ca.pem".into()),
             ..Default::default()
         };
-        let e = http_client(
-            "agent.sink",
-            "https://h:1",
-            reqwest::Client::builder(),
-            Some(&tls),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = client_error("agent.sink", "https://h:1", &tls);
         assert!(
             e.contains("agent.sink.tls.ca_file") && e.contains("/nonexistent/ca.pem"),
             "{e}"
@@ -647,15 +637,7 @@ mod tests {
             ca_file: Some(ca),
             ..Default::default()
         };
-        let e = http_client(
-            "x",
-            "https://h:1",
-            reqwest::Client::builder(),
-            Some(&tls),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = client_error("x", "https://h:1", &tls);
         assert!(e.contains("no PEM certificate"), "{e}");
     }
 }
