@@ -4,40 +4,13 @@
 //! consume from the beginning. The interpreters come from the virtualenvs
 //! that `.ci/setup` creates.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use crate::util::*;
 
-fn venv_python(name: &str) -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".ci")
-        .join(name)
-        .join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup` (or `bash .ci/run`) to install the Python Kafka clients",
-        python.display()
-    );
-    python
-}
-
+/// Runs `tests/python/clients.py` with `library` against a fresh collector.
 fn run_client(venv: &str, library: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let running = start_collector(dir.path());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/clients.py");
-    let out = Command::new(venv_python(venv))
-        .args([script, library, &running.kafka.to_string()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{library} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains(&format!("ok {library}")), "{stdout}");
-    stdout
+    run_python_script(venv, "clients.py", library, &[&running.kafka.to_string()])
 }
 
 #[test]

@@ -4,8 +4,7 @@
 //! `kafka-delete-records`), checked after a SIGKILL and restart with kcat
 //! and the CLI.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::apache_kafka::tool;
@@ -24,19 +23,6 @@ fn start(dir: &Path) -> Running {
     )
     .unwrap();
     start_logship(&path)
-}
-
-fn venv_python(name: &str) -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".ci")
-        .join(name)
-        .join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup` to install the Python Kafka clients",
-        python.display()
-    );
-    python
 }
 
 /// kcat's `offset:value` for every record of `topic` partition 0 from the
@@ -65,21 +51,12 @@ fn python_client(venv: &str, library: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path());
     let topic = format!("cr-{}", library.replace('-', ""));
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/configs_records.py"
+    let stdout = run_python_script(
+        venv,
+        "configs_records.py",
+        library,
+        &[&running.kafka.to_string(), &topic],
     );
-    let out = Command::new(venv_python(venv))
-        .args([script, library, &running.kafka.to_string(), &topic])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{library} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains(&format!("ok {library}")), "{stdout}");
     let overrides = stdout
         .lines()
         .find_map(|l| l.strip_prefix("overrides "))
@@ -208,6 +185,21 @@ fn cli_alter_changes_configs_live_and_refuses_bad_input() {
     );
 }
 
+/// Kafka's `kafka-configs` for `topic` at `bootstrap`, doing `action`
+/// (`--describe`, `--alter --add-config ...`); must succeed; its stdout.
+fn kafka_configs(bootstrap: &str, topic: &str, action: &[&str]) -> String {
+    let mut args = vec![
+        "--bootstrap-server",
+        bootstrap,
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        topic,
+    ];
+    args.extend_from_slice(action);
+    tool("kafka-configs", &args, "")
+}
+
 /// Kafka's own `kafka-configs` and `kafka-delete-records` against the
 /// collector, as an operator would run them.
 #[test]
@@ -219,55 +211,23 @@ fn kafka_configs_and_kafka_delete_records_tools() {
     let lines: String = (0..10).map(|i| format!("v{i}\n")).collect();
     cli_ok(running.kafka, &["produce", "--topic", "ops"], &lines);
 
-    let out = tool(
-        "kafka-configs",
+    let out = kafka_configs(
+        &b,
+        "ops",
         &[
-            "--bootstrap-server",
-            &b,
             "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "ops",
             "--add-config",
             "retention.ms=86400000,segment.bytes=4096",
         ],
-        "",
     );
     assert!(
         out.contains("Completed updating config for topic ops."),
         "{out}"
     );
-    let out = tool(
-        "kafka-configs",
-        &[
-            "--bootstrap-server",
-            &b,
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "ops",
-        ],
-        "",
-    );
+    let out = kafka_configs(&b, "ops", &["--describe"]);
     assert!(out.contains("retention.ms=86400000"), "{out}");
     assert!(out.contains("segment.bytes=4096"), "{out}");
-    let out = tool(
-        "kafka-configs",
-        &[
-            "--bootstrap-server",
-            &b,
-            "--alter",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "ops",
-            "--delete-config",
-            "segment.bytes",
-        ],
-        "",
-    );
+    let out = kafka_configs(&b, "ops", &["--alter", "--delete-config", "segment.bytes"]);
     assert!(out.contains("Completed updating config"), "{out}");
     assert_eq!(
         described_configs(running.kafka, "ops"),
