@@ -64,6 +64,13 @@ impl Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        wait_timeout(&mut self.child, Duration::from_secs(20))
+    }
 }
 
 /// Starts `logship run --config CONFIG` for a config with only `agent:`.
@@ -91,9 +98,30 @@ pub fn start_agent(config: &Path) -> Agent {
 
 /// An agent config following `{dir}/logs/<include>` into `topic`.
 pub fn agent_config(dir: &Path, collector_http: SocketAddr, source_extra: &str) -> PathBuf {
-    let path = dir.join("agent.yaml");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
+    let logs = logs.display();
+    write_agent_config(
+        dir,
+        collector_http,
+        &format!(
+            "    app:
+      type: file
+      include: [\"{logs}/*.log*\"]
+      exclude: [\"{logs}/*.copy\"]
+      topic: app
+      rescan_interval: 250ms
+      rotate_wait: 300ms
+{source_extra}"
+        ),
+    )
+}
+
+/// Writes `{dir}/agent.yaml`: `sources` (the YAML under `sources:`) shipped
+/// to the collector at `collector_http` in small, quickly sent batches,
+/// with quick retries and checkpoints, state in `{dir}/agent-data`.
+pub fn write_agent_config(dir: &Path, collector_http: SocketAddr, sources: &str) -> PathBuf {
+    let path = dir.join("agent.yaml");
     std::fs::write(
         &path,
         format!(
@@ -103,14 +131,7 @@ pub fn agent_config(dir: &Path, collector_http: SocketAddr, source_extra: &str) 
     listen: 127.0.0.1:0
   checkpoint_interval: 200ms
   sources:
-    app:
-      type: file
-      include: [\"{logs}/*.log*\"]
-      exclude: [\"{logs}/*.copy\"]
-      topic: app
-      rescan_interval: 250ms
-      rotate_wait: 300ms
-{source_extra}
+{sources}
   sink:
     type: collector
     url: http://{collector_http}
@@ -122,7 +143,6 @@ pub fn agent_config(dir: &Path, collector_http: SocketAddr, source_extra: &str) 
       max_backoff: 300ms
 ",
             data = dir.join("agent-data").display(),
-            logs = logs.display(),
         ),
     )
     .unwrap();
@@ -259,11 +279,8 @@ fn lines_become_records_with_headers_labels_and_metrics() {
     );
 
     // SIGTERM: a clean, prompt exit with the final checkpoint on disk.
-    let pid = agent.child.id().to_string();
     let started = Instant::now();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let mut agent = agent;
-    let status = wait_timeout(&mut agent.child, Duration::from_secs(15));
+    let status = agent.terminate();
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(5));
     let cp: serde_json::Value = serde_json::from_slice(
@@ -329,17 +346,10 @@ fn rotation_by_rename_and_by_copytruncate_loses_and_repeats_nothing() {
                 n == written
             },
         );
-        std::fs::copy(
-            logs.join("copied.log"),
-            logs.join(format!("copied.{round}.copy")),
-        )
-        .unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(logs.join("copied.log"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        copytruncate(
+            &logs.join("copied.log"),
+            &logs.join(format!("copied.{round}.copy")),
+        );
     }
     // Short files after rotation, then one more line each.
     append(
@@ -412,18 +422,19 @@ fn deleted_files_are_read_to_the_end_and_released() {
     });
 }
 
-/// A port that was free a moment ago (for processes restarted on it).
-fn fixed_collector_config(dir: &Path, http: u16, kafka: u16) -> PathBuf {
-    let path = dir.join("collector.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    path
+/// Copies `file` to `copy`, then empties `file`: logrotate's copytruncate.
+fn copytruncate(file: &Path, copy: &Path) {
+    std::fs::copy(file, copy).unwrap();
+    truncate(file);
+}
+
+fn truncate(file: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 /// A copytruncate while the collector holds records of the stream the
@@ -470,12 +481,7 @@ fn a_copytruncate_after_unacknowledged_appends_loses_no_new_line() {
         .unwrap();
     assert_eq!(posted.status(), 200, "{:?}", posted.text());
 
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&file);
     for i in 0..20 {
         append(&file, &format!("new {i}\n"));
     }
@@ -504,15 +510,7 @@ fn collector_down_stops_reading_then_catches_up() {
     let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
     let collector = start_logship(&collector_yaml);
     let config = agent_config(dir.path(), collector.http, "");
-    // A small buffer so backpressure shows.
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(
-            "    type: collector\n",
-            "    type: collector\n    max_buffered_bytes: 256KiB\n",
-        )
-        .replace("    batch:\n", "    batch:\n      max_bytes: 64KiB\n");
-    std::fs::write(&config, text).unwrap();
+    use_small_sink_buffer(&config);
     let agent = start_agent(&config);
     let bootstrap = collector.kafka.to_string();
     let file = dir.path().join("logs/big.log");
@@ -559,6 +557,49 @@ fn soak_rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12)
+}
+
+/// Rewrites a [`write_agent_config`] to buffer at most 256 KiB in 64 KiB
+/// batches, so backpressure shows.
+pub fn use_small_sink_buffer(config: &Path) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace(
+            "    type: collector\n",
+            "    type: collector\n    max_buffered_bytes: 256KiB\n",
+        )
+        .replace("    batch:\n", "    batch:\n      max_bytes: 64KiB\n");
+    std::fs::write(config, text).unwrap();
+}
+
+/// `rounds` rounds of SIGKILL at random moments: of the agent every round,
+/// restarted with `config`, and of the collector every fourth, restarted
+/// from `collector_yaml` (on the same ports). Returns how many times each
+/// was killed.
+pub fn kill_rounds(
+    rounds: usize,
+    agent: &mut Agent,
+    config: &Path,
+    collector: &mut Running,
+    collector_yaml: &Path,
+) -> (usize, usize) {
+    let mut rng = rand::rng();
+    let (mut agent_kills, mut collector_kills) = (0, 0);
+    for round in 0..rounds {
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..900)));
+        let _ = agent.child.kill();
+        let _ = agent.child.wait();
+        agent_kills += 1;
+        if round % 4 == 1 {
+            let _ = collector.child.kill();
+            let _ = collector.child.wait();
+            collector_kills += 1;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+            *collector = start_logship(collector_yaml);
+        }
+        *agent = start_agent(config);
+    }
+    (agent_kills, collector_kills)
 }
 
 /// Rewrites an [`agent_config`] to ship through the Kafka sink to
@@ -730,17 +771,10 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    std::fs::copy(
-                        logs.join("copied.log"),
-                        logs.join(format!("copied.{n}.copy")),
-                    )
-                    .unwrap();
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(logs.join("copied.log"))
-                        .unwrap()
-                        .set_len(0)
-                        .unwrap();
+                    copytruncate(
+                        &logs.join("copied.log"),
+                        &logs.join(format!("copied.{n}.copy")),
+                    );
                 }
                 if n.is_multiple_of(10) {
                     std::thread::sleep(Duration::from_millis(4));
@@ -749,21 +783,9 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
         })
     };
 
-    let mut rng = rand::rng();
     let rounds = soak_rounds();
-    let (mut agent_kills, mut collector_kills) = (0, 0);
-    for round in 0..rounds {
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..900)));
-        agent.kill();
-        agent_kills += 1;
-        if round % 4 == 1 {
-            drop(collector); // SIGKILL
-            collector_kills += 1;
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
-            collector = start_logship(&collector_yaml);
-        }
-        agent = start_agent(&config);
-    }
+    let (agent_kills, collector_kills) =
+        kill_rounds(rounds, &mut agent, &config, &mut collector, &collector_yaml);
     assert!(agent_kills >= 10 && collector_kills >= 3 || rounds < 12);
     writing.store(false, Ordering::Relaxed);
     writer.join().unwrap();

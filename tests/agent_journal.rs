@@ -16,7 +16,10 @@ use logship_agent::source::journal::make;
 use rand::Rng;
 use rdkafka::message::{Message, OwnedMessage};
 
-use crate::agent_files::{header, read_topic, start_agent, value};
+use crate::agent_files::{
+    header, kill_rounds, read_topic, start_agent, use_kafka_sink, use_small_sink_buffer, value,
+    write_agent_config,
+};
 use crate::util::*;
 
 /// Entry `n` of a test journal: its clocks grow with `n`.
@@ -71,39 +74,20 @@ fn write(file: &Path, entries: &[E]) {
 /// An agent config reading journal files in `{dir}/journal` into topic
 /// `journal`, from the beginning.
 fn journal_config(dir: &Path, collector_http: std::net::SocketAddr, extra: &str) -> PathBuf {
-    let path = dir.join("agent.yaml");
     let journal = dir.join("journal");
     std::fs::create_dir_all(&journal).unwrap();
-    std::fs::write(
-        &path,
-        format!(
-            "agent:
-  data_dir: {data}
-  http:
-    listen: 127.0.0.1:0
-  checkpoint_interval: 200ms
-  sources:
-    sys:
+    write_agent_config(
+        dir,
+        collector_http,
+        &format!(
+            "    sys:
       type: journald
-      journal_directory: {journal}
+      journal_directory: {}
       topic: journal
-{extra}
-  sink:
-    type: collector
-    url: http://{collector_http}
-    batch:
-      max_records: 500
-      linger: 5ms
-    retry:
-      initial_backoff: 20ms
-      max_backoff: 300ms
-",
-            data = dir.join("agent-data").display(),
-            journal = journal.display(),
+{extra}",
+            journal.display()
         ),
     )
-    .unwrap();
-    path
 }
 
 fn wait_records(bootstrap: &str, n: usize) -> Vec<OwnedMessage> {
@@ -303,13 +287,7 @@ fn new_journal_files_appends_and_a_vacuumed_checkpoint() {
     let values: Vec<String> = records.iter().map(value).collect();
     let want: Vec<String> = (0..250).map(|n| format!("entry {n:07}")).collect();
     assert_eq!(values, want, "each entry once, in journal order");
-    let status = {
-        let pid = agent.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let mut agent = agent;
-        wait_timeout(&mut agent.child, Duration::from_secs(20))
-    };
-    assert!(status.success());
+    assert!(agent.terminate().success());
 
     // While the agent is stopped, the files holding its checkpoint and
     // more are vacuumed and a new journal starts.
@@ -335,26 +313,10 @@ fn new_journal_files_appends_and_a_vacuumed_checkpoint() {
 #[test]
 fn collector_down_stops_reading_then_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let (http, kafka) = (free_port(), free_port());
-    let collector_yaml = dir.path().join("collector.yaml");
-    std::fs::write(
-        &collector_yaml,
-        format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let collector_yaml = fixed_collector_config(dir.path(), free_port(), free_port());
     let collector = start_logship(&collector_yaml);
     let config = journal_config(dir.path(), collector.http, "      since: beginning");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(
-            "    type: collector\n",
-            "    type: collector\n    max_buffered_bytes: 256KiB\n",
-        )
-        .replace("    batch:\n", "    batch:\n      max_bytes: 64KiB\n");
-    std::fs::write(&config, text).unwrap();
+    use_small_sink_buffer(&config);
     let journal = dir.path().join("journal/system.journal");
     write(&journal, &[E::plain(0)]);
     let agent = start_agent(&config);
@@ -401,16 +363,7 @@ fn collector_down_stops_reading_then_catches_up() {
 #[test]
 fn exactly_once_through_kills_of_agent_and_collector() {
     let dir = tempfile::tempdir().unwrap();
-    let (http, kafka) = (free_port(), free_port());
-    let collector_yaml = dir.path().join("collector.yaml");
-    std::fs::write(
-        &collector_yaml,
-        format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let collector_yaml = fixed_collector_config(dir.path(), free_port(), free_port());
     let mut collector = start_logship(&collector_yaml);
     let config = journal_config(dir.path(), collector.http, "      since: beginning");
     let jdir = dir.path().join("journal");
@@ -437,20 +390,8 @@ fn exactly_once_through_kills_of_agent_and_collector() {
         })
     };
 
-    let mut rng = rand::rng();
-    let (mut agent_kills, mut collector_kills) = (0, 0);
-    for round in 0..12 {
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..900)));
-        agent.kill();
-        agent_kills += 1;
-        if round % 4 == 1 {
-            drop(collector); // SIGKILL
-            collector_kills += 1;
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
-            collector = start_logship(&collector_yaml);
-        }
-        agent = start_agent(&config);
-    }
+    let (agent_kills, collector_kills) =
+        kill_rounds(12, &mut agent, &config, &mut collector, &collector_yaml);
     assert!(agent_kills >= 10 && collector_kills >= 3);
     writing.store(false, Ordering::Relaxed);
     writer.join().unwrap();
@@ -591,7 +532,7 @@ fn the_kafka_sink_ships_journal_records_with_keys_and_headers() {
     let collector = start_collector(dir.path());
     let config = journal_config(dir.path(), collector.http, "      since: beginning");
     let bootstrap = collector.kafka.to_string();
-    crate::agent_files::use_kafka_sink(&config, &bootstrap);
+    use_kafka_sink(&config, &bootstrap);
     let journal = dir.path().join("journal/system.journal");
     write(
         &journal,

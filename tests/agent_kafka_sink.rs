@@ -3,7 +3,8 @@
 //! only on delivery reports, and a broker that is down.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rdkafka::message::{Message, OwnedMessage};
@@ -20,6 +21,18 @@ fn seen(m: &OwnedMessage) -> (i32, String, Option<String>, Option<String>, Optio
         header(m, "path"),
         header(m, "offset"),
     )
+}
+
+/// An [`agent_config`] in `dir` that follows the files in `logs` instead of
+/// `{dir}/logs`.
+fn config_reading(dir: &Path, collector_http: SocketAddr, logs: &Path) -> PathBuf {
+    let config = agent_config(dir, collector_http, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &dir.join("logs").display().to_string(),
+        &logs.display().to_string(),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
 }
 
 #[test]
@@ -45,14 +58,7 @@ fn kafka_sink_ships_the_same_records_to_the_same_partitions_as_the_http_sink() {
     let bootstrap = collector.kafka.to_string();
 
     // The HTTP sink's records first.
-    let http_dir = dir.path().join("http");
-    std::fs::create_dir_all(http_dir.join("logs")).unwrap();
-    let config = agent_config(&http_dir, collector.http, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        &http_dir.join("logs").display().to_string(),
-        &logs.display().to_string(),
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = config_reading(&dir.path().join("http"), collector.http, &logs);
     let agent = start_agent(&config);
     wait_for("the HTTP sink's records", Duration::from_secs(30), || {
         read_topic(&bootstrap, "app").len() >= lines
@@ -62,14 +68,7 @@ fn kafka_sink_ships_the_same_records_to_the_same_partitions_as_the_http_sink() {
     assert_eq!(via_http.len(), lines);
 
     // Then the same files through the Kafka sink, into the same topic.
-    let kafka_dir = dir.path().join("kafka");
-    std::fs::create_dir_all(kafka_dir.join("logs")).unwrap();
-    let config = agent_config(&kafka_dir, collector.http, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        &kafka_dir.join("logs").display().to_string(),
-        &logs.display().to_string(),
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = config_reading(&dir.path().join("kafka"), collector.http, &logs);
     use_kafka_sink(&config, &bootstrap);
     let agent = start_agent(&config);
     wait_for("the Kafka sink's records", Duration::from_secs(30), || {
@@ -131,15 +130,7 @@ fn collect_offsets(v: &serde_json::Value, out: &mut Vec<u64>) {
 fn kafka_sink_waits_for_a_broker_that_is_down_then_delivers_everything_once() {
     let dir = tempfile::tempdir().unwrap();
     let (http, kafka) = (free_port(), free_port());
-    let collector_yaml = dir.path().join("collector.yaml");
-    std::fs::write(
-        &collector_yaml,
-        format!(
-            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let collector_yaml = fixed_collector_config(dir.path(), http, kafka);
     let bootstrap = format!("127.0.0.1:{kafka}");
     let config = agent_config(dir.path(), format!("127.0.0.1:{http}").parse().unwrap(), "");
     use_kafka_sink(&config, &bootstrap);

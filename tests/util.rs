@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -69,13 +69,28 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
 
 /// Writes a collector config for `data_dir` with both listeners on
 /// ephemeral ports and no initial rebalance delay (tests want groups fast).
-pub fn collector_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+pub fn collector_config(dir: &Path, data_dir: &Path) -> PathBuf {
     let path = dir.join("collector.yaml");
     std::fs::write(
         &path,
         format!(
             "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  kafka:\n    listen: 127.0.0.1:0\n  groups:\n    initial_rebalance_delay: 0s\n",
             data_dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Writes a collector config for `{dir}/data` listening on fixed ports
+/// (ports that were free a moment ago, for a collector restarted on them).
+pub fn fixed_collector_config(dir: &Path, http: u16, kafka: u16) -> PathBuf {
+    let path = dir.join("collector.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "collector:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:{http}\n  kafka:\n    listen: 127.0.0.1:{kafka}\n",
+            dir.join("data").display()
         ),
     )
     .unwrap();
@@ -227,6 +242,43 @@ pub fn cli_ok(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Python of the virtualenv `.ci/<venv>` that `.ci/setup` creates.
+pub fn venv_python(venv: &str) -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci")
+        .join(venv)
+        .join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash .ci/setup` (or `bash .ci/run`) to install the Python Kafka clients",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/python/SCRIPT LIBRARY ARGS...` with the Python of
+/// `.ci/<venv>`; asserts it succeeded and printed `ok LIBRARY`. Returns
+/// its standard output.
+pub fn run_python_script(venv: &str, script: &str, library: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = Command::new(venv_python(venv))
+        .arg(script)
+        .arg(library)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{library} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("ok {library}")), "{stdout}");
+    stdout
 }
 
 /// A port nobody listens on right now.
