@@ -723,6 +723,7 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
             Arc::clone(&seen),
             bootstrap.clone(),
         );
+        let data_dir = dir.path().join("agent-data");
         std::thread::spawn(move || {
             let pad = "p".repeat(80);
             let mut n = 0usize;
@@ -757,16 +758,29 @@ fn kills_of_agent_and_collector_and_rotations(sink: Sink) {
                     };
                     while copied() < n {
                         if Instant::now() >= deadline {
-                            // Tell a stalled agent from a stalled reader.
-                            let in_topic = read_topic(&bootstrap, "app")
-                                .iter()
-                                .map(value)
-                                .filter(|v| v.starts_with("copied"))
-                                .collect::<std::collections::HashSet<_>>()
-                                .len();
+                            // Tell a stalled agent from a stalled reader, and
+                            // say which lines are missing and where the
+                            // agent's checkpoint stands.
+                            let in_topic: std::collections::BTreeSet<usize> =
+                                read_topic(&bootstrap, "app")
+                                    .iter()
+                                    .map(value)
+                                    .filter_map(|v| {
+                                        v.strip_prefix("copied ")?.get(..7)?.parse().ok()
+                                    })
+                                    .collect();
+                            let missing: Vec<usize> =
+                                (0..n).filter(|i| !in_topic.contains(i)).collect();
+                            let checkpoints =
+                                std::fs::read_to_string(data_dir.join("checkpoints.json"))
+                                    .unwrap_or_default();
                             panic!(
-                                "copied lines never shipped: the reader saw {} of {n}; a fresh read of the topic finds {in_topic}",
-                                copied()
+                                "copied lines never shipped: the reader saw {} of {n}; a fresh read of the topic finds {}, missing {:?}..{:?} ({} lines); agent checkpoints: {checkpoints}",
+                                copied(),
+                                in_topic.len(),
+                                missing.first(),
+                                missing.last(),
+                                missing.len()
                             );
                         }
                         std::thread::sleep(Duration::from_millis(20));

@@ -265,12 +265,10 @@ pub fn run_python_script(venv: &str, script: &str, library: &str, args: &[&str])
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);
-    let out = Command::new(venv_python(venv))
-        .arg(script)
-        .arg(library)
-        .args(args)
-        .output()
-        .unwrap();
+    let mut command = Command::new(venv_python(venv));
+    command.arg(script).arg(library).args(args);
+    // Generous: these scripts run whole client sessions on a loaded machine.
+    let out = run_bounded(command, library, "", Duration::from_secs(300));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
