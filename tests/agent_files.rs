@@ -503,6 +503,51 @@ fn a_copytruncate_after_unacknowledged_appends_loses_no_new_line() {
     assert_eq!(got, want);
 }
 
+/// A file truncated while empty has an empty fingerprint, which matches
+/// any content. Its grown fingerprint must be on disk before its lines are
+/// sent: otherwise an agent killed before its next checkpoint write, then
+/// restarted on the same file truncated and rewritten, took the new lines
+/// for the old ones the collector holds and skipped them.
+#[test]
+fn a_file_rewritten_while_the_agent_is_down_is_not_mistaken_for_the_one_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start_collector(dir.path());
+    // Progress is never written lazily: what is on disk is what the agent
+    // saves before it sends.
+    let config = agent_config(dir.path(), collector.http, "");
+    let yaml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("checkpoint_interval: 200ms", "checkpoint_interval: 1h");
+    std::fs::write(&config, yaml).unwrap();
+    let file = dir.path().join("logs/app.log");
+    std::fs::write(&file, "").unwrap();
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    agent.wait_log("following new file");
+    for i in 0..10 {
+        append(&file, &format!("first {i}\n"));
+    }
+    wait_for("the first lines", Duration::from_secs(60), || {
+        read_topic(&bootstrap, "app").len() >= 10
+    });
+    agent.kill();
+    std::fs::write(&file, "").unwrap();
+    for i in 0..10 {
+        append(&file, &format!("again {i}\n"));
+    }
+    let _agent = start_agent(&config);
+    wait_for("the rewritten lines", Duration::from_secs(60), || {
+        read_topic(&bootstrap, "app").len() >= 20
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let got: Vec<String> = read_topic(&bootstrap, "app").iter().map(value).collect();
+    let want: Vec<String> = (0..10)
+        .map(|i| format!("first {i}"))
+        .chain((0..10).map(|i| format!("again {i}")))
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn collector_down_stops_reading_then_catches_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,9 +15,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use logship_common::fs::write_atomic;
+
+use crate::error::Error;
+use crate::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 
 /// A stream's durable state.
@@ -61,6 +64,8 @@ pub struct Checkpoints {
     /// Bumped on every change; the writer records which it has written.
     changes: AtomicU64,
     written: Mutex<u64>,
+    /// Async callers of [`Checkpoints::persist_now`] queue here.
+    turn: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
 }
 
@@ -82,6 +87,7 @@ impl Checkpoints {
                 streams: Mutex::new((0..).zip(streams).collect()),
                 changes: AtomicU64::new(0),
                 written: Mutex::new(0),
+                turn: tokio::sync::Mutex::new(()),
                 next_id: AtomicU64::new(n),
             },
             first_run,
@@ -150,6 +156,20 @@ impl Checkpoints {
         *written = changes;
         Ok(())
     }
+}
+
+/// Writes the checkpoints now, from async code (identity changes must be
+/// durable before anything is sent under them). Callers queue on an async
+/// lock rather than each on a blocking thread: a thousand files starting
+/// at once wait holding no thread, and most find their change written by
+/// the write before theirs.
+pub async fn persist_now(checkpoints: &Arc<Checkpoints>, metrics: &Metrics) -> Result<(), Error> {
+    let _turn = checkpoints.turn.lock().await;
+    let c = Arc::clone(checkpoints);
+    let writes = metrics.checkpoint_writes.clone();
+    tokio::task::spawn_blocking(move || c.persist().inspect(|_| writes.inc()))
+        .await?
+        .map_err(Error::CheckpointWrite)
 }
 
 /// The streams in a checkpoint file. The version is read first, so a file

@@ -69,11 +69,7 @@ impl SourceCtx {
     /// Writes checkpoints now (identity changes must be durable before
     /// anything is sent under them).
     pub async fn persist(&self) -> Result<(), Error> {
-        let c = Arc::clone(&self.checkpoints);
-        let m = self.ship.metrics.clone();
-        tokio::task::spawn_blocking(move || c.persist().inspect(|_| m.checkpoint_writes.inc()))
-            .await?
-            .map_err(Error::CheckpointWrite)
+        crate::checkpoint::persist_now(&self.checkpoints, &self.ship.metrics).await
     }
 }
 

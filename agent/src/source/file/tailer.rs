@@ -390,7 +390,7 @@ impl Tailer {
             .with_label_values(&[source])
             .inc_by(n as u64);
         if offset < FP_MAX {
-            self.grow_fingerprint();
+            self.grow_fingerprint().await?;
         }
         let (cut, records) = reader.feed(buf.freeze());
         ship.metrics
@@ -513,16 +513,27 @@ impl Tailer {
         self.ctx.persist().await
     }
 
-    /// The fingerprint covers up to FP_MAX bytes once the file has them.
-    fn grow_fingerprint(&self) {
+    /// The fingerprint covers up to FP_MAX bytes once the file has them. A
+    /// grown one is saved before the bytes it covers are sent: the
+    /// collector may hold records of this content only once a restart can
+    /// tell this content from what may replace it (a file truncated while
+    /// empty has an empty fingerprint, which matches anything).
+    async fn grow_fingerprint(&self) -> Result<(), Error> {
         let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Ok(fp) = Fingerprint::of(&self.file, len) {
-            self.ctx.checkpoints.update(self.handle.id, |c| {
-                if fp.len > c.fp_len {
-                    c.set_fingerprint(fp);
-                }
-            });
+        let Ok(fp) = Fingerprint::of(&self.file, len) else {
+            return Ok(());
+        };
+        let mut grew = false;
+        self.ctx.checkpoints.update(self.handle.id, |c| {
+            if fp.len > c.fp_len {
+                c.set_fingerprint(fp);
+                grew = true;
+            }
+        });
+        if grew {
+            self.ctx.persist().await?;
         }
+        Ok(())
     }
 }
 

@@ -57,11 +57,7 @@ pub struct JournalCtx {
 
 impl JournalCtx {
     async fn persist(&self) -> Result<(), Error> {
-        let c = Arc::clone(&self.checkpoints);
-        let m = self.ship.metrics.clone();
-        tokio::task::spawn_blocking(move || c.persist().inspect(|_| m.checkpoint_writes.inc()))
-            .await?
-            .map_err(Error::CheckpointWrite)
+        crate::checkpoint::persist_now(&self.checkpoints, &self.ship.metrics).await
     }
 
     fn counter(&self, c: &prometheus::IntCounterVec) -> prometheus::IntCounter {
