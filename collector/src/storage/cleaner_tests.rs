@@ -255,6 +255,72 @@ fn tombstones_go_after_delete_retention_and_segments_merge() {
     assert!(cleaner.removed_records.get() > 0);
 }
 
+/// Kafka's `maxSegmentMs`: an append rolls a compacted topic's active
+/// segment once it is older than `segment.ms` or `max.compaction.lag.ms`,
+/// whichever is shorter, which makes its records cleanable; a topic with
+/// neither set short keeps one segment and nothing to clean.
+#[test]
+fn an_old_active_segment_rolls_on_append_and_becomes_cleanable() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Metrics::new();
+    let s = Storage::open(StorageOptions::new(dir.path()), metrics.storage.clone()).unwrap();
+    let topics = [
+        ("by-segment-ms", Some(("segment.ms", "100"))),
+        ("by-lag", Some(("max.compaction.lag.ms", "100"))),
+        ("neither", None),
+    ];
+    for (name, age) in topics {
+        let mut configs: BTreeMap<String, String> = BTreeMap::new();
+        configs.insert("cleanup.policy".into(), "compact".into());
+        configs.insert("min.cleanable.dirty.ratio".into(), "0.01".into());
+        if let Some((k, v)) = age {
+            configs.insert(k.into(), v.into());
+        }
+        s.create_topic(name, 1, configs, false).unwrap();
+    }
+    // One batch per call, so a slow machine cannot age the segment between
+    // the writes that are meant to share it.
+    let put = |p: &Partition, records: &[(String, String)]| {
+        let records: Vec<NewRecord> = records
+            .iter()
+            .map(|(k, v)| NewRecord {
+                key: Some(Bytes::from(k.clone())),
+                value: Some(Bytes::from(v.clone())),
+                timestamp: now_ms(),
+            })
+            .collect();
+        p.append(&mut encode(&records, None, Compression::None))
+            .unwrap();
+    };
+    let cleaner = &metrics.storage.cleaner;
+    for (name, age) in topics {
+        let p = s.partition(name, 0).unwrap();
+        let first: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("k{}", i % 2), format!("v{i}")))
+            .collect();
+        put(&p, &first);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        put(&p, &[("k0".to_owned(), "last".to_owned())]);
+        let cleaned = clean_partition(&p, &CleanerOptions::default(), cleaner, now_ms()).unwrap();
+        let values: Vec<String> = read_records(&p)
+            .into_iter()
+            .map(|(_, _, v)| String::from_utf8(v.unwrap().to_vec()).unwrap())
+            .collect();
+        if age.is_some() {
+            assert_eq!(p.segment_base_offsets(), vec![0, 20], "{name}");
+            assert_eq!(cleaned.map(|c| c.records_removed), Some(18), "{name}");
+            assert_eq!(values, ["v18", "v19", "last"], "{name}");
+        } else {
+            assert_eq!(p.segment_count(), 1, "{name}");
+            assert!(
+                cleaned.is_none(),
+                "{name}: the active segment is never cleaned"
+            );
+            assert_eq!(values.len(), 21, "{name}");
+        }
+    }
+}
+
 #[test]
 fn keyless_records_are_refused_on_compacted_topics() {
     let dir = tempfile::tempdir().unwrap();

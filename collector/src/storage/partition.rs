@@ -373,7 +373,8 @@ impl Partition {
     }
 
     /// Rolls to a new segment if the incoming bytes would overflow the
-    /// active one, it is older than `segment.ms`, or its relative offsets
+    /// active one, it is older than `segment.ms` (or, compacted,
+    /// `max.compaction.lag.ms`: [`TopicConfig::roll_ms`]), or its relative offsets
     /// would overflow u32 (index entries store them in 4 bytes).
     fn maybe_roll(
         &self,
@@ -387,7 +388,7 @@ impl Partition {
             return Ok(());
         }
         let full = active.size() + bytes > config.segment_bytes;
-        let old = now_ms() - active.roll_base_ms() > config.segment_ms;
+        let old = now_ms() - active.roll_base_ms() > config.roll_ms();
         let overflow = active.next_offset() + records - active.base_offset() > u32::MAX as i64;
         if full || old || overflow {
             self.roll(log)?;

@@ -288,6 +288,19 @@ impl TopicConfig {
         f64::from(self.min_cleanable_dirty_ratio_ppm) / 1e6
     }
 
+    /// How old the active segment may grow before an append rolls it:
+    /// `segment.ms`, or for a compacted topic `max.compaction.lag.ms` when
+    /// that is shorter (Kafka's `maxSegmentMs`). Only closed segments are
+    /// cleaned, so without this roll a quiet compacted partition would keep
+    /// its records out of the cleaner's reach past the lag it promises.
+    pub fn roll_ms(&self) -> i64 {
+        if self.cleanup_policy.compacts() && self.max_compaction_lag_ms > 0 {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+
     /// The value of `key` as Kafka prints it (DescribeConfigs, `topics describe`).
     pub fn get(&self, key: &str) -> Option<String> {
         Some(match key {
