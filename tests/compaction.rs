@@ -387,3 +387,233 @@ fn kafka_streams_restores_a_count_from_a_compacted_changelog() {
     );
     assert_eq!(out, want);
 }
+
+/// Reads partition 0 of a topic from the beginning with confluent-kafka,
+/// over and over until a stop file appears, in small fetches (4 KiB a
+/// partition) so one read spans many requests. Each read prints `READ`,
+/// its records as `offset|key|value`, then `END <swapped>`: whether the
+/// partition's `.log` files (name and inode) changed between the read's
+/// first and last fetch, i.e. the cleaner swapped segments under it.
+const LOOPING_READER: &str = r#"
+import os, sys
+from confluent_kafka import Consumer, KafkaError, TopicPartition, OFFSET_BEGINNING
+bootstrap, topic, pdir, stop = sys.argv[1:5]
+
+def logs():
+    out = set()
+    for name in os.listdir(pdir):
+        if name.endswith(".log"):
+            try:
+                out.add((name, os.stat(os.path.join(pdir, name)).st_ino))
+            except FileNotFoundError:
+                out.add((name, None))
+    return out
+
+while not os.path.exists(stop):
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "reader",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "max.partition.fetch.bytes": 4096,
+        "fetch.wait.max.ms": 10,
+    })
+    before = logs()
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    print("READ")
+    while True:
+        m = c.poll(30)
+        if m is None:
+            sys.exit("no record and no end of partition in 30 s")
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                break
+            sys.exit(str(m.error()))
+        print(f"{m.offset()}|{m.key().decode()}|{m.value().decode()}")
+    print(f"END {int(logs() != before)}", flush=True)
+    c.close()
+"#;
+
+/// Issue 18, item 3: consumers reading a compacted partition from the
+/// beginning while the cleaner rewrites it see every key's latest value and
+/// offsets only growing. The cleaner is slowed (1 MiB/s, the least allowed)
+/// so a cleaning of 2.4 MB in about 150 segments takes seconds and swaps
+/// segments under reads in flight; the second round's cleaning also merges
+/// the first one's small cleaned segments into one. The test requires reads
+/// during which segments were swapped, in each round.
+#[test]
+fn reads_during_cleaning_see_every_latest_value_in_offset_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 1 << 20);
+    let b = running.kafka.to_string();
+    create_compacted(running.kafka, "live");
+    let pdir = partition_dir(dir.path(), "live");
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
+    assert!(
+        python.exists(),
+        "run `bash .ci/setup` for the Python clients"
+    );
+    let alter = |policy: &str| {
+        let config = format!("cleanup.policy={policy}");
+        cli_ok(
+            running.kafka,
+            &["topics", "alter", "live", "--config", &config],
+            "",
+        );
+    };
+    let mut rng = rand::rng();
+    let mut latest = HashMap::new();
+    for round in 0..2 {
+        // Written under cleanup.policy=delete, so all of it is dirty when
+        // the topic becomes compacted again: one long cleaning.
+        alter("delete");
+        let mut lines = String::new();
+        for i in 0..12_000 {
+            let key = format!("key-{}", rng.random_range(0..200));
+            let value = format!(
+                "r{round}-{i}-{:016x}-{}",
+                rng.random::<u64>(),
+                "p".repeat(150)
+            );
+            lines.push_str(&format!("{key}:{value}\n"));
+            latest.insert(key, value);
+        }
+        produce(&b, "live", "none", &lines);
+        let stop = dir.path().join(format!("stop-reading-{round}"));
+        let mut reader = KillOnDrop(
+            Command::new(&python)
+                .args(["-c", LOOPING_READER, &b, "live"])
+                .arg(&pdir)
+                .arg(&stop)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = reader.0.stdout.take().unwrap();
+        let (tx, lines_read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        // The first read is under way before the cleaning can start,
+        // however slowly Python starts on a loaded machine.
+        let first = lines_read
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the reader started");
+        assert_eq!(first, "READ");
+        let runs = cleaner_runs(running.http);
+        alter("compact");
+        wait_for("the cleaning", Duration::from_secs(180), || {
+            cleaner_runs(running.http) > runs
+        });
+        std::fs::write(&stop, "").unwrap();
+        let status = wait_timeout(&mut reader.0, Duration::from_secs(120));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(reader.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "reader failed: {stderr}");
+
+        let (mut reads, mut swapped) = (0, 0);
+        let mut records = Vec::new();
+        for line in std::iter::once(first).chain(lines_read) {
+            if line == "READ" {
+                records.clear();
+            } else if let Some(changed) = line.strip_prefix("END ") {
+                check_latest(&records, &latest, 0);
+                reads += 1;
+                swapped += usize::from(changed == "1");
+            } else {
+                let mut f = line.splitn(3, '|');
+                let offset = f.next().unwrap().parse().unwrap();
+                let key = f.next().unwrap().to_owned();
+                records.push((offset, key, f.next().unwrap().to_owned()));
+            }
+        }
+        eprintln!("round {round}: {reads} reads, {swapped} with segments swapped during them");
+        assert!(
+            swapped >= 1,
+            "round {round}: no read overlapped a segment swap ({reads} reads)"
+        );
+    }
+    // The second cleaning merged the first one's segments (300 without).
+    let segments = std::fs::read_dir(&pdir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".log")
+        })
+        .count();
+    assert!(segments < 200, "{segments} segments after two cleanings");
+}
+
+/// An append rolls a compacted topic's active segment once it is older
+/// than `segment.ms`, or `max.compaction.lag.ms` when shorter (Kafka's
+/// `maxSegmentMs`), and the cleaner then compacts what it held; a topic
+/// with neither short keeps one segment, uncleaned.
+#[test]
+fn an_aged_active_segment_rolls_and_gets_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 100 << 20);
+    let b = running.kafka.to_string();
+    let topics = [
+        ("aged", Some("segment.ms=1000")),
+        ("lagged", Some("max.compaction.lag.ms=1000")),
+        ("young", None),
+    ];
+    let mut lines = String::new();
+    let mut latest = HashMap::new();
+    for i in 0..100 {
+        let key = format!("key-{}", i % 5);
+        let value = format!("value-{i}");
+        lines.push_str(&format!("{key}:{value}\n"));
+        latest.insert(key, value);
+    }
+    latest.insert("final".to_owned(), "last".to_owned());
+    for (topic, age) in topics {
+        let mut args = vec![
+            "topics",
+            "create",
+            topic,
+            "--config",
+            "cleanup.policy=compact",
+            "--config",
+            "min.cleanable.dirty.ratio=0.01",
+        ];
+        if let Some(age) = age {
+            args.extend(["--config", age]);
+        }
+        cli_ok(running.kafka, &args, "");
+        produce(&b, topic, "none", &lines);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for (topic, _) in topics {
+        produce(&b, topic, "none", "final:last\n");
+    }
+    for (topic, age) in topics {
+        if age.is_none() {
+            continue;
+        }
+        wait_for(
+            &format!("{topic} compacted"),
+            Duration::from_secs(60),
+            || count_records(&b, topic) == latest.len(),
+        );
+        let active = active_base(dir.path(), topic);
+        assert!(active >= 100, "{topic}: the old segment rolled ({active})");
+        check_latest(&consume(&b, topic), &latest, active);
+    }
+    // Every cleaner pass visits every compacted partition; two passes later
+    // the young one is still whole: its only segment is the active one.
+    let runs = cleaner_runs(running.http);
+    assert!(runs >= 2.0, "{runs}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(active_base(dir.path(), "young"), 0);
+    assert_eq!(count_records(&b, "young"), 101);
+    check_latest(&consume(&b, "young"), &latest, 0);
+}
