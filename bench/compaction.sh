@@ -9,9 +9,12 @@
 #   QUICK=1 bash bench/compaction.sh      # SIZE_MIB=64, a smoke test
 # Targets: cleaner throughput >= 0.3x dd; produce while cleaning >= 0.8x.
 # Knobs: BIN_DIR=DIR (built binaries instead of `cargo build --release`),
-# CLEANER_IO (collector.storage.cleaner_io_bytes_per_sec, default 1 GiB/s,
-# i.e. not the limit), PRODUCE_RECORDS (the other topic's load, default
-# SIZE_MIB * 256).
+# CLEANER_IO (collector.storage.cleaner_io_bytes_per_sec; unset, the
+# collector's default: no cap), PRODUCE_RECORDS (the other topic's load,
+# default SIZE_MIB * 256), CLEANER_RENICE=N (renice the collector's
+# `logship-cleaner` thread, nice 19 by default, to N: an A/B of the
+# cleaner's low CPU priority with one binary; lowering a nice value needs
+# root).
 #
 # The partition is written under cleanup.policy=delete (64 MiB segments),
 # then switched to compact, which starts one cleaning of all of it; the
@@ -24,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 SIZE_MIB=${SIZE_MIB:-1024}
 if [ "${QUICK:-0}" = 1 ]; then SIZE_MIB=64; fi
-CLEANER_IO=${CLEANER_IO:-1073741824}
+CLEANER_IO=${CLEANER_IO:-}
 RECORDS=$((SIZE_MIB * 1024))
 KEYS=$((RECORDS / 10))
 PRODUCE_RECORDS=${PRODUCE_RECORDS:-$((SIZE_MIB * 256))}
@@ -50,8 +53,11 @@ collector:
     listen: 127.0.0.1:$http
   storage:
     cleaner_interval: 1s
-    cleaner_io_bytes_per_sec: $CLEANER_IO
 YAML
+if [ -n "$CLEANER_IO" ]; then
+  echo "    cleaner_io_bytes_per_sec: $CLEANER_IO" >> "$work/c.yaml"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); cleaner I/O cap: ${CLEANER_IO:-none (default)}"
 "$BIN/logship" run --config "$work/c.yaml" 2> "$work/collector.log" &
 COLLECTOR=$!
 for _ in $(seq 100); do
@@ -59,6 +65,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 grep -q "collector ready" "$work/collector.log" || { cat "$work/collector.log" >&2; exit 1; }
+cleaner_tid=$(grep -l '^logship-cleaner$' /proc/"$COLLECTOR"/task/*/comm | cut -d/ -f5)
+if [ -n "${CLEANER_RENICE:-}" ]; then renice -n "$CLEANER_RENICE" -p "$cleaner_tid" > /dev/null; fi
+echo "cleaner thread $cleaner_tid at nice $(cut -d' ' -f19 /proc/"$COLLECTOR"/task/"$cleaner_tid"/stat)"
 
 b=127.0.0.1:$port
 metric() { curl -s "http://127.0.0.1:$http/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
@@ -107,6 +116,7 @@ secs=$(metric logship_collector_cleaner_last_run_duration_seconds)
 grep "cleaned partition" "$work/collector.log" | tail -1 | sed 's/^/  /'
 clean_mbps=$(echo "$cleaned / $secs / 1000000" | bc -l)
 kill "$COLLECTOR"; wait "$COLLECTOR" || true
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 printf '\n%-44s %s\n' "dd conv=fdatasync" "$(printf '%.1f MB/s' "$dd_mbps")"
 printf '%-44s %s\n' "cleaner ($((cleaned / 1048576)) MiB; read $((read_bytes / 1048576)), wrote $((written / 1048576)))" \

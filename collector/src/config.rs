@@ -503,10 +503,12 @@ pub struct StorageConfig {
     /// Default 128 MiB.
     #[serde(default = "default_cleaner_dedupe_buffer")]
     pub cleaner_dedupe_buffer_bytes: u64,
-    /// Cap on the cleaner's disk reads plus writes, bytes per second.
-    /// Default 100 MiB/s.
-    #[serde(default = "default_cleaner_io")]
-    pub cleaner_io_bytes_per_sec: u64,
+    /// Cap on the cleaner's disk reads plus writes, bytes per second, at
+    /// least 1 MiB/s. Default: no cap (as Kafka's
+    /// `log.cleaner.io.max.bytes.per.second`); the cleaner runs at the
+    /// lowest CPU priority instead, so foreground work comes first.
+    #[serde(default)]
+    pub cleaner_io_bytes_per_sec: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -517,7 +519,7 @@ impl Default for StorageConfig {
             retention_check_interval: default_retention_check(),
             cleaner_interval: default_cleaner_interval(),
             cleaner_dedupe_buffer_bytes: default_cleaner_dedupe_buffer(),
-            cleaner_io_bytes_per_sec: default_cleaner_io(),
+            cleaner_io_bytes_per_sec: None,
         }
     }
 }
@@ -527,9 +529,6 @@ fn default_cleaner_interval() -> Duration {
 }
 fn default_cleaner_dedupe_buffer() -> u64 {
     crate::storage::cleaner::CleanerOptions::default().dedupe_buffer_bytes as u64
-}
-fn default_cleaner_io() -> u64 {
-    crate::storage::cleaner::CleanerOptions::default().io_bytes_per_sec
 }
 
 fn default_data_dir() -> PathBuf {
@@ -648,7 +647,11 @@ impl CollectorConfig {
                     .to_owned(),
             );
         }
-        if self.storage.cleaner_io_bytes_per_sec < 1 << 20 {
+        if self
+            .storage
+            .cleaner_io_bytes_per_sec
+            .is_some_and(|cap| cap < 1 << 20)
+        {
             return Err(
                 "collector.storage.cleaner_io_bytes_per_sec: must be at least 1 MiB/s".to_owned(),
             );

@@ -31,8 +31,11 @@
 //!
 //! Reads run concurrently: they hold the old segment's file descriptor and
 //! finish on it. Appends only touch the active segment, which is never
-//! cleaned. One partition is cleaned at a time, on a blocking thread, with
-//! its reads and writes throttled to [`CleanerOptions::io_bytes_per_sec`].
+//! cleaned. One partition is cleaned at a time, on the cleaner's own thread,
+//! which runs at the lowest CPU priority ([`CLEANER_NICE`]) so produce and
+//! fetch handling win the cores whenever they want them, and the cleaner
+//! uses what is left; its reads plus writes can also be capped
+//! ([`CleanerOptions::io_bytes_per_sec`], no cap by default, as in Kafka).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -61,8 +64,9 @@ pub struct CleanerOptions {
     /// `log.cleaner.dedupe.buffer.size`).
     pub dedupe_buffer_bytes: usize,
     /// Cap on the cleaner's reads plus writes, bytes per second (Kafka's
-    /// `log.cleaner.io.max.bytes.per.second`).
-    pub io_bytes_per_sec: u64,
+    /// `log.cleaner.io.max.bytes.per.second`); `None`, the default, is no
+    /// cap (Kafka's default too).
+    pub io_bytes_per_sec: Option<u64>,
 }
 
 impl Default for CleanerOptions {
@@ -70,7 +74,7 @@ impl Default for CleanerOptions {
         CleanerOptions {
             interval: Duration::from_secs(15),
             dedupe_buffer_bytes: 128 << 20,
-            io_bytes_per_sec: 100 << 20,
+            io_bytes_per_sec: None,
         }
     }
 }
@@ -154,24 +158,25 @@ impl OffsetMap {
     }
 }
 
-/// Sleeps so that bytes accounted stay under a rate.
+/// Sleeps so that bytes accounted stay under a rate (`None`: no cap).
 struct Throttle {
-    rate: u64,
+    rate: Option<u64>,
     started: Instant,
     bytes: u64,
 }
 
 impl Throttle {
-    fn new(rate: u64) -> Throttle {
+    fn new(rate: Option<u64>) -> Throttle {
         Throttle {
-            rate: rate.max(1),
+            rate: rate.map(|r| r.max(1)),
             started: Instant::now(),
             bytes: 0,
         }
     }
     fn account(&mut self, bytes: u64) {
+        let Some(rate) = self.rate else { return };
         self.bytes += bytes;
-        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
         let elapsed = self.started.elapsed();
         if due > elapsed + Duration::from_millis(10) {
             std::thread::sleep(due - elapsed);
@@ -513,13 +518,37 @@ pub(crate) fn recover_swaps(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The cleaner task: every `interval`, cleans the dirtiest due partition,
-/// one partition at a time, on a blocking thread, until `shutdown`.
+/// The cleaner thread's nice value: the lowest CPU priority. On a busy
+/// machine the scheduler then gives the cleaner the cycles produce and
+/// fetch handling leave (a nice-19 thread weighs 15 against a nice-0
+/// thread's 1024, so it still makes progress under load).
+pub const CLEANER_NICE: i32 = 19;
+
+/// The cleaner: every `interval`, one pass over the due partitions, one
+/// partition at a time, on a dedicated thread at [`CLEANER_NICE`] (not the
+/// blocking pool, whose threads other work reuses), until `shutdown`. The
+/// returned task ends at `shutdown`; the thread finishes the partition in
+/// hand (cleanings stop between segments on `shutdown`) and exits.
 pub fn spawn(
     storage: Arc<super::Storage>,
     options: CleanerOptions,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    let (passes, pass_rx) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+    let o = options.clone();
+    let stop = shutdown.clone();
+    let thread = std::thread::Builder::new()
+        .name("logship-cleaner".to_owned())
+        .spawn(move || {
+            lower_priority();
+            for done in pass_rx {
+                storage.clean_once(&o, &stop);
+                let _ = done.send(());
+            }
+        });
+    if let Err(e) = &thread {
+        tracing::error!(error = %e, "could not start the log cleaner thread; compacted topics will not be cleaned");
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(options.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -528,12 +557,23 @@ pub fn spawn(
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let s = Arc::clone(&storage);
-            let o = options.clone();
-            let stop = shutdown.clone();
-            let _ = tokio::task::spawn_blocking(move || s.clean_once(&o, &stop)).await;
+            let (done, finished) = tokio::sync::oneshot::channel();
+            if passes.send(done).is_err() {
+                return;
+            }
+            let _ = finished.await;
         }
     })
+}
+
+/// Sets the calling thread's nice value to [`CLEANER_NICE`]. On Linux
+/// `setpriority(PRIO_PROCESS, tid)` applies to that one thread. Failing
+/// (a seccomp policy, say) only costs foreground latency, so it is logged.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), CLEANER_NICE) {
+        tracing::warn!(error = %e, "could not lower the log cleaner thread's priority");
+    }
 }
 
 /// The cleaner checkpoint, `cleaner-offset`: the first dirty offset (where
