@@ -8,7 +8,7 @@
 #   bash bench/compaction.sh              # SIZE_MIB=1024
 #   QUICK=1 bash bench/compaction.sh      # SIZE_MIB=64, a smoke test
 # Targets: cleaner throughput >= 0.3x dd; produce while cleaning >= 0.8x.
-# Knobs: BIN_DIR=DIR (built binaries instead of `cargo build --release`),
+# Knobs: PORT (the Kafka listener, default 19492; HTTP is PORT-12), BIN_DIR=DIR (built binaries instead of `cargo build --release`),
 # CLEANER_IO (collector.storage.cleaner_io_bytes_per_sec; unset, the
 # collector's default: no cap), PRODUCE_RECORDS (the other topic's load,
 # default SIZE_MIB * 256), CLEANER_RENICE=N (renice the collector's
@@ -41,7 +41,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/logship-compaction-bench.XXXXXX")
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 
-port=19492
+port=${PORT:-19492}
 http=$((port - 12))
 rm -rf "$work/data"
 cat > "$work/c.yaml" <<YAML
