@@ -692,3 +692,109 @@ fn sighup_reloads_certificates_without_dropping_connections() {
         Some(3.0)
     );
 }
+
+/// The server picks the cipher suite by its own order (AES-128-GCM first
+/// by default), not the client's: OpenSSL clients list AES-256 first. A
+/// listener's `cipher_suites` list is both what it offers and its order.
+#[test]
+fn the_server_chooses_the_cipher_suite_aes_128_first_or_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    tls_init(&certs, "localhost,127.0.0.1", "");
+    let c = |f: &str| certs.join(f).display().to_string();
+    let tls = format!(
+        "{{ cert_file: {}, key_file: {} }}",
+        c("server.pem"),
+        c("server.key")
+    );
+    let chacha = format!(
+        "{{ cert_file: {}, key_file: {}, cipher_suites: [TLS_CHACHA20_POLY1305_SHA256, tls_aes_256_gcm_sha384] }}",
+        c("server.pem"),
+        c("server.key")
+    );
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "collector:
+  data_dir: {data}
+  http:
+    listen: 127.0.0.1:0
+    tls: {tls}
+  kafka:
+    listeners:
+      - {{ name: ssl, listen: 127.0.0.1:0, security: ssl, tls: {tls} }}
+      - {{ name: chacha, listen: 127.0.0.1:0, security: ssl, tls: {chacha} }}
+",
+            data = dir.path().join("data").display(),
+        ),
+    )
+    .unwrap();
+    let (_child, _log, http, kafka) = start(&config);
+    let ca = c("ca.pem");
+    // The client's own order, AES-256 first, made explicit.
+    let tls13 = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    let tls12 =
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256";
+    let negotiated = |addr: SocketAddr, version: &str| {
+        let (ok, out) = s_client(
+            addr,
+            &[
+                version,
+                "-CAfile",
+                &ca,
+                "-ciphersuites",
+                tls13,
+                "-cipher",
+                tls12,
+            ],
+        );
+        assert!(ok, "{out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("Cipher is "))
+            .unwrap_or_else(|| panic!("no cipher in {out}"));
+        line.rsplit("Cipher is ").next().unwrap().trim().to_owned()
+    };
+    for addr in [kafka["ssl"], http] {
+        assert_eq!(negotiated(addr, "-tls1_3"), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(negotiated(addr, "-tls1_2"), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    }
+    assert_eq!(
+        negotiated(kafka["chacha"], "-tls1_3"),
+        "TLS_CHACHA20_POLY1305_SHA256"
+    );
+    // Only TLS 1.3 suites are listed there, so TLS 1.2 is not offered.
+    let (ok, out) = s_client(kafka["chacha"], &["-tls1_2", "-CAfile", &ca]);
+    assert!(!ok, "TLS 1.2 accepted without a TLS 1.2 suite: {out}");
+}
+
+#[test]
+fn validate_names_an_unknown_cipher_suite_and_the_supported_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "collector:
+  data_dir: {}
+  kafka:
+    listeners:
+      - {{ name: ssl, listen: 127.0.0.1:0, security: ssl, tls: {{ cert_file: s.pem, key_file: s.key, cipher_suites: [TLS_AES_128_GCM_SHA256, ECDHE-RSA-AES128-SHA] }} }}
+",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(LOGSHIP)
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"tls.cipher_suites: unknown cipher suite "ECDHE-RSA-AES128-SHA" (supported: TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, "#),
+        "{err}"
+    );
+}

@@ -464,6 +464,7 @@ mod tests {
             key_file: "k".into(),
             ca_file: Some("ca".into()),
             client_auth: None,
+            cipher_suites: None,
         };
         required.validate(Some(&mtls)).unwrap();
         let metrics_open = HttpAuthConfig {
