@@ -89,17 +89,7 @@ impl Split for tokio::net::TcpStream {
     }
 }
 
-/// Bytes a TLS connection reads from its socket at once. rustls asks for
-/// at most one record's worth (16 KiB) per read; this buffer takes what the
-/// socket holds in one system call and hands it over from memory: a
-/// 1 MB produce request took about 65 `recvfrom` calls, with the buffer
-/// about 16, for one extra copy of the ciphertext.
-pub const TLS_READ_BUFFER: usize = 64 << 10;
-
-/// A TLS connection on a Kafka listener.
-pub type TlsSocket = tokio_rustls::server::TlsStream<tokio::io::BufReader<tokio::net::TcpStream>>;
-
-impl Split for TlsSocket {
+impl Split for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
     type Read = ReadHalf<Self>;
     type Write = WriteHalf<Self>;
     fn split(self) -> (Self::Read, Self::Write) {

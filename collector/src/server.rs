@@ -164,7 +164,7 @@ async fn handshake(
     tls: &ReloadableTls,
     broker: &Broker,
     settings: &ConnectionSettings,
-) -> Option<connection::TlsSocket> {
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let name = info.name.as_str();
     let security = &broker.metrics.security;
     let limit = settings.timeouts.request_read;
@@ -186,7 +186,6 @@ async fn handshake(
         }
         Ok(Ok(_)) => {}
     }
-    let socket = tokio::io::BufReader::with_capacity(connection::TLS_READ_BUFFER, socket);
     match tokio::time::timeout(limit, tls.acceptor().accept(socket)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(e)) => {
