@@ -193,10 +193,11 @@ async fn read_requests<R: AsyncRead + Unpin>(
 
 /// Reads a request body of `size` bytes into `frame` (whose capacity is at
 /// most `size`); false if the client closed first. Only the first
-/// `FIRST_READ` bytes are reserved by the length prefix alone; once they
-/// have arrived the rest is reserved at once. (Growing by doubling as bytes
-/// arrive copied 960 KiB for each 1 MB produce request.) Reads go straight
-/// into the spare capacity, never past `size`.
+/// `FIRST_READ` bytes are reserved by the length prefix alone; past them
+/// the frame grows to four times what has arrived, at least 1 MiB: a 1 MB
+/// produce request is reserved once (growing by doubling copied 960 KiB of
+/// it), and a client that stops sending holds at most four times what it
+/// sent. Reads go straight into the spare capacity, never past `size`.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     frame: &mut Vec<u8>,
@@ -204,7 +205,8 @@ async fn read_frame<R: AsyncRead + Unpin>(
 ) -> std::io::Result<bool> {
     while frame.len() < size {
         if frame.len() == frame.capacity() {
-            frame.reserve_exact(size - frame.len());
+            let want = (frame.len() * 4).max(1 << 20).min(size);
+            frame.reserve_exact(want - frame.len());
         }
         // `take`: the capacity Vec gives may exceed what was asked for.
         let left = (size - frame.len()) as u64;
