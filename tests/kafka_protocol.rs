@@ -97,13 +97,20 @@ impl Client {
     }
 }
 
+/// A batch of `values` stamped now (a record stamped 1970 is past any
+/// retention: the collector's first retention pass, late on a loaded
+/// machine, deleted such a test record before it was fetched).
 pub fn batch(producer_id: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let records: Vec<NewRecord> = values
         .iter()
         .map(|v| NewRecord {
             key: None,
             value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            timestamp: 0,
+            timestamp: now,
         })
         .collect();
     let producer = (producer_id >= 0).then_some((producer_id, epoch, seq));
