@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
-use crate::handler::{self, Outcome};
+use crate::handler::{self, Outcome, Piece};
 use crate::session::Session;
 
 /// Per-connection timeouts (`collector.kafka`).
@@ -66,7 +66,8 @@ where
     let peer = session.peer;
     let (reader, writer) = stream.split();
     let (queue, answers) = mpsc::channel(PIPELINE);
-    let writer = tokio::spawn(write_responses(writer, answers, peer));
+    let sent = broker.metrics.kafka.fetch_sendfile_bytes.clone();
+    let writer = tokio::spawn(write_responses(writer, answers, peer, sent));
     let read = read_requests(reader, &mut session, broker, timeouts, shutdown, queue).await;
     let written = writer.await.unwrap_or(Ok(()));
     read.and(written)
@@ -77,8 +78,27 @@ where
 /// plaintext; tokio's locked halves for TLS, whose state is shared.
 pub trait Split: Send + 'static {
     type Read: AsyncRead + Unpin + Send + 'static;
-    type Write: AsyncWrite + Unpin + Send + 'static;
+    type Write: AsyncWrite + Socket + Unpin + Send + 'static;
     fn split(self) -> (Self::Read, Self::Write);
+}
+
+/// The TCP socket under a write half, where bytes may go to it directly:
+/// on plaintext, record sets are sent from their files with sendfile(2).
+pub trait Socket {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream>;
+}
+
+impl Socket for tokio::net::tcp::OwnedWriteHalf {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream> {
+        Some(self.as_ref())
+    }
+}
+
+/// TLS encrypts in user space: nothing goes to the socket uncopied.
+impl Socket for WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream> {
+        None
+    }
 }
 
 impl Split for tokio::net::TcpStream {
@@ -232,10 +252,12 @@ async fn read_by<R: AsyncRead + Unpin>(
 }
 
 /// Writes responses in request order, waiting for pending ones in turn.
-async fn write_responses<W: AsyncWrite + Unpin>(
+/// `sendfile_bytes`: counts record set bytes sent by sendfile.
+async fn write_responses<W: AsyncWrite + Socket + Unpin>(
     writer: W,
     mut answers: mpsc::Receiver<Outcome>,
     peer: Option<std::net::SocketAddr>,
+    sendfile_bytes: prometheus::IntCounter,
 ) -> Result<(), ConnectionError> {
     let mut writer = BufWriter::new(writer);
     while let Some(mut outcome) = answers.recv().await {
@@ -251,9 +273,27 @@ async fn write_responses<W: AsyncWrite + Unpin>(
             }
             Outcome::RespondPieces(pieces) => {
                 // Small pieces gather in the buffer; a record set larger
-                // than it goes to the socket directly.
-                for piece in &pieces {
-                    writer.write_all(piece).await?;
+                // than it goes to the socket directly; one in a file goes
+                // from the file, after what the buffer holds.
+                for piece in pieces {
+                    match piece {
+                        Piece::Bytes(bytes) => writer.write_all(&bytes).await?,
+                        Piece::File(range) => {
+                            writer.flush().await?;
+                            if let Some(socket) = writer.get_ref().plain_tcp() {
+                                crate::sendfile::send(socket, &range).await?;
+                                sendfile_bytes.inc_by(range.len as u64);
+                            } else {
+                                // Not reached: the Fetch handler reads record
+                                // sets into memory for TLS connections. Read
+                                // here, off the runtime, if it ever is.
+                                let bytes = tokio::task::spawn_blocking(move || range.read())
+                                    .await
+                                    .map_err(std::io::Error::other)??;
+                                writer.write_all(&bytes).await?;
+                            }
+                        }
+                    }
                 }
                 writer.flush().await?;
             }

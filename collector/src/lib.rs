@@ -12,6 +12,7 @@
 //!   the log manager: topics, partitions, background retention).
 //! - [`server`] (accept loop per listener, TLS handshake), [`connection`]
 //!   (frames, in-order responses, idle and request-read timeouts),
+//!   [`sendfile`] (record sets from segment files to plaintext sockets),
 //!   [`session`] (a connection's listener, peer and principal),
 //!   [`limits`] (max connections, overall and per IP), [`handler`] (one
 //!   file per Kafka API, and `pre_auth.rs`, the SASL gate before
@@ -37,6 +38,7 @@ pub mod handler;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod sendfile;
 pub mod server;
 pub mod service;
 pub mod session;

@@ -4,6 +4,11 @@
 //! batch). With fewer than `min_bytes` available it long-polls, woken by
 //! appends, until `max_wait_ms`. No transactions: last stable offset = high
 //! watermark.
+//!
+//! A record set is located in its segment file, not read: on a plaintext
+//! connection the writer sends it from the file with sendfile(2), so its
+//! bytes are never copied through the collector; on TLS (which must
+//! encrypt them) it is read into memory here, on the blocking pool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +18,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use kafka_protocol::protocol::Encodable;
 
-use super::{blocking, Outcome};
+use super::{blocking, Outcome, Piece};
 use crate::auth::{Access, Operation};
 use crate::broker::Broker;
 use crate::StorageError;
@@ -34,12 +39,12 @@ struct Got {
     high_watermark: i64,
     log_start_offset: i64,
     /// Whole batches, in order: together the partition's record set.
-    records: Vec<Bytes>,
+    records: Vec<Piece>,
 }
 
 impl Got {
     fn len(&self) -> usize {
-        self.records.iter().map(Bytes::len).sum()
+        self.records.iter().map(Piece::len).sum()
     }
 
     fn failed(code: i16, high_watermark: i64, log_start_offset: i64) -> Got {
@@ -52,7 +57,9 @@ impl Got {
     }
 }
 
-fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
+/// Locates each wanted partition's record set; with `copy` (a TLS
+/// connection) also reads it into memory.
+fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize, copy: bool) -> Vec<Got> {
     let mut total = 0usize;
     wanted
         .iter()
@@ -65,7 +72,7 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
                 Err(e) => return Got::failed(e.kafka_code(), -1, -1),
             };
             let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
-            let r = match part.read(w.offset, limit.max(1)) {
+            let r = match part.locate(w.offset, limit.max(1)) {
                 Ok(r) => r,
                 Err(e @ StorageError::OffsetOutOfRange { .. }) => {
                     return Got::failed(
@@ -83,12 +90,22 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
                 records: Vec::new(),
             };
             // Only the first non-empty partition may exceed the limits.
-            if r.records.is_empty() || (total > 0 && r.records.len() > limit) {
+            let Some(range) = r.range.filter(|r| total == 0 || r.len <= limit) else {
                 return got;
-            }
-            let len = r.records.len();
-            got.records.push(r.records);
-            total += len;
+            };
+            total += range.len;
+            got.records.push(if copy {
+                match range.read() {
+                    Ok(bytes) => Piece::Bytes(Bytes::from(bytes)),
+                    Err(e) => {
+                        let e = StorageError::io(part.dir().to_path_buf(), e);
+                        tracing::warn!(error = %e, "reading a record set");
+                        return Got::failed(e.kafka_code(), -1, -1);
+                    }
+                }
+            } else {
+                Piece::File(range)
+            });
             got
         })
         .collect()
@@ -98,14 +115,17 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
 /// order of the response's partitions), sent by [`reply`] uncopied.
 pub struct Fetched {
     response: FetchResponse,
-    records: Vec<Vec<Bytes>>,
+    records: Vec<Vec<Piece>>,
 }
 
+/// `copy`: the record sets must be in memory (the connection is TLS);
+/// otherwise they stay in their files for sendfile.
 pub async fn handle(
     broker: &Arc<Broker>,
     req: FetchRequest,
     _version: i16,
     access: &Access,
+    copy: bool,
 ) -> Fetched {
     let wanted: Arc<Vec<Wanted>> = Arc::new(
         req.topics
@@ -134,7 +154,7 @@ pub async fn handle(
     let got = loop {
         appends.borrow_and_update();
         let (b, w) = (Arc::clone(broker), Arc::clone(&wanted));
-        let got = blocking(move || read_all(&b, &w, max_bytes)).await;
+        let got = blocking(move || read_all(&b, &w, max_bytes, copy)).await;
         let bytes: usize = got.iter().map(Got::len).sum();
         let failed = got.iter().any(|g| g.code != 0);
         if bytes >= min_bytes.max(1) || failed || tokio::time::Instant::now() >= deadline {
@@ -196,13 +216,14 @@ pub fn reply(correlation_id: i32, version: i16, fetched: Fetched) -> Outcome {
     }
 }
 
-fn pieces(correlation_id: i32, version: i16, fetched: Fetched) -> Result<Vec<Bytes>, String> {
+fn pieces(correlation_id: i32, version: i16, fetched: Fetched) -> Result<Vec<Piece>, String> {
     let Fetched { response, records } = fetched;
     let mut records = records.into_iter();
     if !(4..=11).contains(&version) {
         return Err(format!("encoding Fetch v{version} as pieces: not served"));
     }
     let mut pieces = Vec::new();
+    let mut first: Option<BytesMut> = None;
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0); // the frame's length, set at the end
     buf.put_i32(correlation_id); // response header v0
@@ -222,29 +243,37 @@ fn pieces(correlation_id: i32, version: i16, fetched: Fetched) -> Result<Vec<Byt
                 .map_err(|e| format!("encoding response: {e}"))?;
             // The last 4 bytes are the (empty) record set's length.
             let at = buf.len() - 4;
-            let len: usize = set.iter().map(Bytes::len).sum();
+            let len: usize = set.iter().map(Piece::len).sum();
             let len = i32::try_from(len).map_err(|_| "a record set over 2 GiB")?;
             buf[at..].copy_from_slice(&len.to_be_bytes());
             if len > 0 {
-                pieces.push(buf.split().freeze());
-                pieces.extend(set.into_iter().filter(|b| !b.is_empty()));
+                // Every piece but the record sets is encoded in `buf`, so
+                // the frame's length goes into the first piece, which is
+                // still mutable here.
+                if pieces.is_empty() {
+                    first = Some(buf.split());
+                } else {
+                    pieces.push(Piece::Bytes(buf.split().freeze()));
+                }
+                pieces.extend(set.into_iter().filter(|p| !p.is_empty()));
             }
         }
     }
-    if !buf.is_empty() {
-        pieces.push(buf.freeze());
-    }
-    let total: usize = pieces.iter().map(Bytes::len).sum();
+    let mut first = first.unwrap_or_else(|| buf.split());
+    let total = first.len() + buf.len() + pieces.iter().map(Piece::len).sum::<usize>();
     let len = i32::try_from(total - 4).map_err(|_| "response over 2 GiB".to_string())?;
-    let mut first = BytesMut::from(&pieces[0][..]);
     first[..4].copy_from_slice(&len.to_be_bytes());
-    pieces[0] = first.freeze();
+    pieces.insert(0, Piece::Bytes(first.freeze()));
+    if !buf.is_empty() {
+        pieces.push(Piece::Bytes(buf.freeze()));
+    }
     Ok(pieces)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::FileRange;
     use kafka_protocol::messages::fetch_response::AbortedTransaction;
     use kafka_protocol::messages::{ProducerId, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -264,7 +293,7 @@ mod tests {
 
     /// The pieces, joined, are byte for byte the frame kafka-protocol
     /// encodes with each record set in place, in every served version, and
-    /// the record sets are the log's own buffers, not copies.
+    /// the record sets are the log's own buffers or file ranges, not copies.
     #[test]
     fn pieces_are_the_encoded_frame_without_copying_records() {
         let topic = |name: &str, partitions| {
@@ -292,20 +321,38 @@ mod tests {
             Bytes::from_static(&BIG[..30_000]),
             Bytes::from_static(&BIG[30_000..]),
         );
+        // A record set still in a file, as the plaintext path sends it.
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, b"--in a file--").unwrap();
+        let in_file = Piece::File(FileRange {
+            file: Arc::new(file),
+            pos: 2,
+            len: 9,
+        });
+        let b = |s: &'static [u8]| Piece::Bytes(Bytes::from_static(s));
         let sets = vec![
-            vec![big1, big2],
+            vec![Piece::Bytes(big1), Piece::Bytes(big2)],
             vec![],
             vec![],
-            vec![Bytes::from_static(b"abc")],
-            vec![Bytes::from_static(b"x"), Bytes::from_static(b"yz")],
+            vec![b(b"abc")],
+            vec![b(b"x"), b(b"yz"), in_file],
             vec![],
         ];
+        let joined = |pieces: &[Piece]| -> Vec<u8> {
+            pieces
+                .iter()
+                .flat_map(|p| match p {
+                    Piece::Bytes(b) => b.to_vec(),
+                    Piece::File(r) => r.read().unwrap(),
+                })
+                .collect()
+        };
         // The same response with each record set in place.
         let mut whole = response.clone();
         let mut flat = sets.iter();
         for t in &mut whole.responses {
             for p in &mut t.partitions {
-                p.records = Some(Bytes::from(flat.next().unwrap().concat()));
+                p.records = Some(Bytes::from(joined(flat.next().unwrap())));
             }
         }
         for version in 4..=11 {
@@ -315,11 +362,16 @@ mod tests {
                 records: sets.clone(),
             };
             let got = pieces(42, version, fetched).unwrap();
-            assert_eq!(got.concat(), want.to_vec(), "v{version}");
+            assert_eq!(joined(&got), want.to_vec(), "v{version}");
+            assert!(
+                got.iter().any(|p| matches!(p,
+                    Piece::Bytes(b) if b.as_ptr() == BIG.as_ptr() && b.len() == 30_000)),
+                "v{version}: the record set was copied"
+            );
             assert!(
                 got.iter()
-                    .any(|p| p.as_ptr() == BIG.as_ptr() && p.len() == 30_000),
-                "v{version}: the record set was copied"
+                    .any(|p| matches!(p, Piece::File(r) if r.len == 9)),
+                "v{version}: the record set in a file was read"
             );
         }
         let fetched = Fetched {

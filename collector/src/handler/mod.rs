@@ -47,6 +47,29 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use crate::auth::Access;
 use crate::broker::Broker;
 use crate::session::Session;
+use crate::storage::FileRange;
+
+/// A part of a response frame.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Bytes(Bytes),
+    /// A record set still in its segment file: on a plaintext connection
+    /// it goes from the file to the socket by sendfile(2).
+    File(FileRange),
+}
+
+impl Piece {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::File(r) => r.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// What the connection should do with a request.
 pub enum Outcome {
@@ -54,8 +77,9 @@ pub enum Outcome {
     Respond(BytesMut),
     /// Send these pieces in order, together one frame (length prefix
     /// included): a Fetch response, whose record sets are sent as read
-    /// from the log rather than copied into the frame.
-    RespondPieces(Vec<Bytes>),
+    /// from the log, or straight from the segment files, rather than
+    /// copied into the frame.
+    RespondPieces(Vec<Piece>),
     /// Produce with acks=0: no response.
     NoResponse,
     /// Answered later (a Produce waiting for its fsync); the connection
@@ -106,7 +130,7 @@ macro_rules! served_apis {
 
 served_apis! {
     Produce          3..=9  "produce"           |b, r, v, id, ctx| produce::handle(b, r, v, id, &ctx.access).await;
-    Fetch            4..=11 "fetch"             |b, r, v, id, ctx| fetch::reply(id, v, fetch::handle(b, r, v, &ctx.access).await);
+    Fetch            4..=11 "fetch"             |b, r, v, id, ctx| fetch::reply(id, v, fetch::handle(b, r, v, &ctx.access, ctx.session.listener.security.tls()).await);
     ListOffsets      1..=7  "list_offsets"      |b, r, v, id, ctx| reply(id, v, &list_offsets::handle(b, r, v, &ctx.access).await);
     Metadata         0..=12 "metadata"          |b, r, v, id, ctx| reply(id, v, &metadata::handle(b, r, v, ctx.session, &ctx.access).await);
     ApiVersions      0..=3  "api_versions"      |b, r, v, id, _| reply(id, v, &api_versions::handle(b, r, v));

@@ -34,7 +34,8 @@ use uuid::Uuid;
 /// The RecordBatch v2 header view the log reads in place (shared with the
 /// agent, whose batches it validates).
 pub use logship_common::batch;
-pub use partition::{AppendInfo, FlushPolicy, Partition, ReadResult};
+pub use partition::{AppendInfo, FlushPolicy, Located, Partition, ReadResult};
+pub use segment::FileRange;
 pub use topic::{validate_topic_name, TopicConfig, TopicMeta};
 
 use crate::error::{Result, StorageError};

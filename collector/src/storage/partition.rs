@@ -24,7 +24,7 @@ use super::batch::{self, BatchHeader};
 use super::cleaner;
 use super::group_commit::GroupCommit;
 use super::producer::{self, ProducerState, SequenceCheck, SequenceError};
-use super::segment::{self, Segment};
+use super::segment::{self, FileRange, Segment};
 use super::topic::{sync_dir, TopicConfig};
 use crate::error::{Result, StorageError};
 use crate::metrics::{StorageMetrics, TopicMetrics};
@@ -56,6 +56,16 @@ pub struct AppendInfo {
 #[derive(Debug, Clone)]
 pub struct ReadResult {
     pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Whole batches located in the log but not read, with the offsets a
+/// Fetch response carries; `range` is `None` when there is nothing to send.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub range: Option<FileRange>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
@@ -527,12 +537,32 @@ impl Partition {
         lock(&self.log).segments.keys().copied().collect()
     }
 
-    /// Reads whole batches starting with the one containing `offset`, up to
+    /// Whole batches from `offset` on, read into memory: [`Partition::locate`]
+    /// and [`FileRange::read`].
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        let located = self.locate(offset, max_bytes)?;
+        let records = match &located.range {
+            Some(range) => Bytes::from(
+                range
+                    .read()
+                    .map_err(|e| StorageError::io(self.dir.clone(), e))?,
+            ),
+            None => Bytes::new(),
+        };
+        Ok(ReadResult {
+            records,
+            high_watermark: located.high_watermark,
+            log_start_offset: located.log_start_offset,
+            log_end_offset: located.log_end_offset,
+        })
+    }
+
+    /// Locates whole batches starting with the one containing `offset`, up to
     /// `max_bytes` but always at least one batch, from a single segment and
     /// below the high watermark (Kafka's Fetch semantics). An offset below
     /// the log start or above the log end is out of range; one at or above
     /// the high watermark reads nothing.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+    pub fn locate(&self, offset: i64, max_bytes: usize) -> Result<Located> {
         let hw = self.high_watermark();
         // Where to look: `offset`, then, if what is left of a segment is
         // only empty batches (the cleaner keeps some for their offsets),
@@ -556,8 +586,8 @@ impl Partition {
                         log_end_offset: log_end,
                     });
                 }
-                let empty = ReadResult {
-                    records: Bytes::new(),
+                let empty = Located {
+                    range: None,
                     high_watermark: hw,
                     log_start_offset: log_start,
                     log_end_offset: log_end,
@@ -590,25 +620,21 @@ impl Partition {
                 h.last_offset() >= cursor && h.record_count > 0
             })
             .map_err(io)?;
-            let records = match found {
+            let range = match found {
                 Some((pos, first)) if first.base_offset < hw => {
-                    let want = (max_bytes.max(first.total_len()) as u64).min(end - pos) as usize;
-                    let mut buf = vec![0u8; want];
-                    std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, pos)
-                        .map_err(io)?;
-                    let keep = whole_batches_below(&buf, hw);
-                    buf.truncate(keep);
-                    Bytes::from(buf)
+                    let want = (max_bytes.max(first.total_len()) as u64).min(end - pos);
+                    let len = segment::whole_batches_below(&file, pos, want, hw).map_err(io)?;
+                    (len > 0).then_some(FileRange { file, pos, len })
                 }
                 None if seg_end > cursor => {
                     // Only empty batches left in this segment: go on.
                     cursor = seg_end;
                     continue;
                 }
-                _ => Bytes::new(),
+                _ => None,
             };
-            return Ok(ReadResult {
-                records,
+            return Ok(Located {
+                range,
                 high_watermark: hw,
                 log_start_offset: log_start,
                 log_end_offset: log_end,
@@ -897,18 +923,4 @@ fn largest_time_ms(seg: &Segment) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(i64::MAX, |d| d.as_millis() as i64)
-}
-
-/// Length of the prefix of `buf` made of whole batches with base offset
-/// below `hw`. The first batch is kept whole whatever its size (the caller
-/// read all of it).
-fn whole_batches_below(buf: &[u8], hw: i64) -> usize {
-    let mut at = 0;
-    while let Ok(h) = BatchHeader::parse(&buf[at..]) {
-        if h.base_offset >= hw || at + h.total_len() > buf.len() {
-            break;
-        }
-        at += h.total_len();
-    }
-    at
 }

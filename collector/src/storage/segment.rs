@@ -334,6 +334,67 @@ impl Segment {
     }
 }
 
+/// Whole batches of one segment, located but not yet read: a partition's
+/// record set in a Fetch response. Sent from the file to a plaintext socket
+/// by sendfile(2), or read into memory by [`FileRange::read`].
+///
+/// The bytes in the range never change: a segment is append-only, and only
+/// start-up recovery truncates one. The open handle pins the file's inode,
+/// so the range stays readable after retention, DeleteRecords or the
+/// cleaner unlinks or replaces the file, for as long as the range is held.
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub pos: u64,
+    pub len: usize,
+}
+
+impl FileRange {
+    /// The range's bytes, read into a buffer that is not zeroed first (each
+    /// pread fills the vector's spare capacity and sets its length).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(self.len);
+        while buf.len() < self.len {
+            let at = self.pos + buf.len() as u64;
+            match rustix::io::pread(&*self.file, rustix::buffer::spare_capacity(&mut buf), at) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "segment file ends before byte {} of a record set",
+                            self.pos + self.len as u64
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The capacity may exceed `len`, and a read may have filled it.
+        buf.truncate(self.len);
+        Ok(buf)
+    }
+}
+
+/// Length of the run of whole batches at `pos` (a batch boundary) that
+/// fits in `max_len` bytes and whose base offsets are below `hw`: the
+/// record set a Fetch returns. The caller makes `max_len` at least the
+/// first batch's length, so a batch larger than the fetch limit still goes.
+/// Reads headers only; the batches' bodies are skipped.
+pub fn whole_batches_below(file: &File, pos: u64, max_len: u64, hw: i64) -> std::io::Result<usize> {
+    let mut len = 0u64;
+    scan_headers(file, pos, pos + max_len, |h| {
+        let next = len + h.total_len() as u64;
+        if h.base_offset >= hw || next > max_len {
+            return true;
+        }
+        len = next;
+        false
+    })?;
+    Ok(len as usize)
+}
+
 /// Reads batch headers from `file` starting at `pos` (a batch boundary, below
 /// `end`) until `stop` says a batch is the one wanted; returns its position
 /// and header. Reads in chunks so small batches cost few system calls.
