@@ -42,11 +42,24 @@ pub fn consume_all(
     partitions: i32,
     count: usize,
 ) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: BaseConsumer = config(bootstrap)
-        .set("group.id", "rdkafka-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    consume_all_with(bootstrap, topic, partitions, count, &[])
+}
+
+/// [`consume_all`] with `extra` consumer settings.
+pub fn consume_all_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+    extra: &[(&str, &str)],
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let mut c = config(bootstrap);
+    c.set("group.id", "rdkafka-test")
+        .set("enable.auto.commit", "false");
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    let consumer: BaseConsumer = c.create().expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -137,6 +150,77 @@ fn hundred_thousand_records_round_trip_byte_exact() {
         );
     }
     assert!(seen.iter().all(|s| *s));
+}
+
+/// The value of record `i` in the sendfile test: sizes from a few bytes
+/// to several KiB, so batches and segment ends fall everywhere.
+fn varied_value(i: usize) -> Vec<u8> {
+    let mut v = format!("record-{i}:").into_bytes();
+    v.extend((0..(i * 37) % 6_000).map(|j| (i + j) as u8));
+    v
+}
+
+/// On a plaintext connection record sets go from the segment files to the
+/// socket with sendfile(2): a partition spread over many 64 KiB segments,
+/// consumed by librdkafka with its default fetch sizes and with a
+/// partition limit smaller than one batch, arrives byte for byte and in
+/// order, and every fetched byte went by sendfile.
+#[test]
+fn plaintext_fetches_send_record_sets_from_segment_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_collector(dir.path());
+    let bootstrap = running.kafka.to_string();
+    let admin: AdminClient<DefaultClientContext> = config(&bootstrap).create().unwrap();
+    let topic =
+        NewTopic::new("zerocopy", 1, TopicReplication::Fixed(1)).set("segment.bytes", "65536");
+    let created = futures_executor(admin.create_topics([&topic], &AdminOptions::new()));
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+
+    let p = producer(&bootstrap, &[("batch.size", "100000")]);
+    let n = 6_000usize;
+    for i in 0..n {
+        let value = varied_value(i);
+        loop {
+            match p.send(BaseRecord::<(), _>::to("zerocopy").payload(&value)) {
+                Ok(()) => break,
+                Err((e, _)) => {
+                    assert!(e.to_string().contains("Queue full"), "{e}");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    flush(&p);
+    let segments = std::fs::read_dir(dir.path().join("data/zerocopy-0"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("log".as_ref()))
+        .count();
+    assert!(segments > 50, "only {segments} segments");
+
+    for extra in [&[][..], &[("max.partition.fetch.bytes", "1000")][..]] {
+        let got = consume_all_with(&bootstrap, "zerocopy", 1, n, extra);
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.offset(), i as i64, "{extra:?}");
+            assert!(
+                m.payload() == Some(&varied_value(i)[..]),
+                "{extra:?}: record {i} differs"
+            );
+        }
+    }
+    let (_, metrics) = http_get(running.http, "/metrics");
+    let fetched = metric(&metrics, "logship_collector_kafka_fetched_bytes_total").unwrap();
+    let sent = metric(
+        &metrics,
+        "logship_collector_kafka_fetch_sendfile_bytes_total",
+    )
+    .unwrap();
+    assert!(fetched > 1.5 * 6_000.0 * 3_000.0, "fetched {fetched} bytes");
+    // The writer counts a record set once it is sent; the last fetch's may
+    // still be on its way when the consumer already has its records.
+    assert!(
+        sent > 0.9 * fetched && sent <= fetched,
+        "sendfile {sent} of {fetched} bytes"
+    );
 }
 
 #[test]

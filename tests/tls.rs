@@ -531,6 +531,31 @@ fn kcat_produces_and_consumes_over_ssl_and_mutual_tls_and_sees_each_listeners_ad
         "",
     );
     assert_eq!(consumed, "over-mtls\n");
+    // Over TLS the record sets are read into memory and encrypted: none
+    // went by sendfile. Over plaintext they do.
+    let sendfile = "logship_collector_kafka_fetch_sendfile_bytes_total";
+    assert!(s.metric("logship_collector_kafka_fetched_bytes_total") > 0.0);
+    assert_eq!(s.metric(sendfile), 0.0);
+    let plain = s.kafka["plain"].to_string();
+    let out = kcat(
+        &[
+            "-b",
+            &plain,
+            "-C",
+            "-t",
+            "secure",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ],
+        "",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{lines}over-mtls\n")
+    );
+    assert!(s.metric(sendfile) > 0.0);
 
     // Metadata names the listener the client came through.
     let meta = run(ssl_args(&s.bootstrap("ssl"), &["-L"]), "");

@@ -97,6 +97,31 @@ mod tests {
         assert!(got == data[1_234..1_234 + 7_000_000]);
     }
 
+    /// Retention and the cleaner unlink or replace segment files while a
+    /// response is in flight: the held handle still sends the bytes.
+    #[tokio::test]
+    async fn an_unlinked_file_still_sends_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.log");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let range = FileRange {
+            file: Arc::new(std::fs::File::open(&path).unwrap()),
+            pos: 3,
+            len: 5,
+        };
+        std::fs::remove_file(&path).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        send(&socket, &range).await.unwrap();
+        drop(socket);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"34567");
+    }
+
     #[tokio::test]
     async fn a_range_past_the_end_of_the_file_is_an_error() {
         let mut file = tempfile::tempfile().unwrap();
