@@ -18,6 +18,9 @@
 # metadata and offset look-ups included: about half a second of
 # librdkafka's own timers, the same for both brokers, which alone caps a
 # short run's ratio) and from its first record on (the fetching alone).
+# Each consume line also gives the CPU seconds the consumer (user+sys) and
+# the broker spent during it: on a 2-core machine a consumer near its
+# wall time of CPU is the bottleneck, whichever broker feeds it.
 #
 #   bash bench/apache-kafka.sh          # REPS=3 RECORDS=500000 (1 KiB: a quarter)
 #   QUICK=1 bash bench/apache-kafka.sh  # smoke: REPS=1 RECORDS=20000
@@ -83,6 +86,10 @@ stop_kafka() {
   kill "$KAFKA_PID"; wait "$KAFKA_PID" || true
 }
 
+# utime + stime of process $1, in clock ticks (1/$TCK s).
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 results="$work/results.tsv"   # rep broker size produce_rps produce_MBps consume_rps consume_MBps consume_rps_after_first consume_MBps_after_first
 perf="$work/perf.tsv"         # rep broker records/s MB/s
 rss="$work/rss.tsv"           # rep broker KiB
@@ -96,7 +103,11 @@ load() { # name bootstrap topic-suffix [topic configs...]
     n=$RECORDS; [ "$size" = 1024 ] && n=$((RECORDS / 4))
     "$BIN/logship" topics create "load$size$suffix" --partitions 1 "${cfg[@]}" --bootstrap-server "$bs" > /dev/null
     p=$("$BIN/logship-bench" kafka-produce --bootstrap-server "$bs" --topic "load$size$suffix" --records "$n" --record-bytes "$size" --acks all)
-    c=$("$BIN/logship-bench" kafka-consume --bootstrap-server "$bs" --topic "load$size$suffix" --records "$n")
+    # CPU seconds of the consumer (user+sys) and of the broker during it.
+    b0=$(cpu_ticks "$BROKER_PID")
+    { TIMEFORMAT='%U %S'; time "$BIN/logship-bench" kafka-consume --bootstrap-server "$bs" --topic "load$size$suffix" --records "$n" > "$work/consume"; } 2> "$work/time"
+    c=$(cat "$work/consume")
+    c="$c client_cpu_s=$(awk '{print $1 + $2}' "$work/time") broker_cpu_s=$(awk -v a="$b0" -v b="$(cpu_ticks "$BROKER_PID")" -v t="$TCK" 'BEGIN { printf "%.2f", (b - a) / t }')"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$name" "$size" \
       "$(echo "$p" | field records_per_s)" "$(echo "$p" | field MBps)" \
       "$(echo "$c" | field records_per_s)" "$(echo "$c" | field MBps)" \
@@ -125,6 +136,7 @@ perftest() { # name bootstrap topic
 
 run_logship() {
   start_collector 19392
+  BROKER_PID=$COLLECTOR
   warmup "$LOGSHIP"
   load logship "$LOGSHIP" ""
   perftest logship "$LOGSHIP" perf
@@ -134,6 +146,7 @@ run_logship() {
 
 run_kafka() { # the two topics' order alternates with the repetition
   start_kafka
+  BROKER_PID=$KAFKA_PID
   warmup "$KAFKA"
   if [ $((rep % 2)) = 1 ]; then
     load kafka "$KAFKA" ""; load kafka-flush "$KAFKA" f flush.messages=1
