@@ -119,30 +119,102 @@ pub struct CleanStats {
 /// the hash table's control byte and load-factor slack.
 const MAP_ENTRY_BYTES: usize = 40;
 
-/// Key hash → offset of the key's latest record. Keys are SHA-256 digests
-/// truncated to 128 bits (Kafka uses MD5's 128 bits), so an accidental
-/// collision, which would drop a live key, is out of reach.
+/// A key's SHA-256 digest truncated to 128 bits (Kafka uses MD5's 128
+/// bits), so an accidental collision, which would drop a live key, is out
+/// of reach, and a deliberate one needs a second preimage of SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KeyDigest([u8; 16]);
+
+impl std::hash::Hash for KeyDigest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(word));
+    }
+}
+
+/// Hashes a [`KeyDigest`] for the table from its first 64 bits: the digest
+/// is already uniform, so SipHash over it (as the std default would) only
+/// costs time. The bits are still mixed with a per-map random seed (one
+/// folded multiply): the table places an entry by a few low bits, which a
+/// producer could cheaply grind keys to share and so turn the map into long
+/// probe chains; with the seed unknown, it cannot.
+#[derive(Clone, Copy)]
+struct DigestHasherBuilder {
+    seed: u64,
+}
+
+impl DigestHasherBuilder {
+    fn random() -> DigestHasherBuilder {
+        DigestHasherBuilder {
+            seed: rand::random(),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for DigestHasherBuilder {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher {
+            seed: self.seed,
+            word: 0,
+        }
+    }
+}
+
+struct DigestHasher {
+    seed: u64,
+    word: u64,
+}
+
+impl std::hash::Hasher for DigestHasher {
+    fn write_u64(&mut self, word: u64) {
+        self.word = word;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `KeyDigest` is hashed with this hasher, through `write_u64`;
+        // anything else still hashes correctly, if slowly.
+        for b in bytes {
+            self.word = self.word.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn finish(&self) -> u64 {
+        let product = u128::from(self.word ^ self.seed) * 0x9e37_79b9_7f4a_7c15;
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+}
+
+/// Key hash → offset of the key's latest record.
 pub struct OffsetMap {
-    map: HashMap<[u8; 16], i64>,
+    map: HashMap<KeyDigest, i64, DigestHasherBuilder>,
     max_entries: usize,
 }
 
-fn key_hash(key: &[u8]) -> [u8; 16] {
+fn key_hash(key: &[u8]) -> KeyDigest {
     let digest = Sha256::digest(key);
     let mut out = [0u8; 16];
     out.copy_from_slice(&digest[..16]);
-    out
+    KeyDigest(out)
 }
 
 impl OffsetMap {
+    /// An empty map holding at most what `bytes` of memory allows. It is
+    /// not allocated at that size (nor at the dirty records' count) up
+    /// front: a compacted log usually repeats its keys, and a table sized
+    /// for every record would spread the few live keys over far more memory
+    /// than the caches hold (a 1M-slot table took 3x as long as a grown one
+    /// for 1M inserts of 100k keys); growing costs a few rehashes.
     pub fn with_memory(bytes: usize) -> OffsetMap {
         OffsetMap {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(DigestHasherBuilder::random()),
             max_entries: (bytes / MAP_ENTRY_BYTES).max(1),
         }
     }
     pub fn put(&mut self, key: &[u8], offset: i64) {
-        self.map.insert(key_hash(key), offset);
+        self.put_digest(key_hash(key), offset);
+    }
+    fn put_digest(&mut self, key: KeyDigest, offset: i64) {
+        self.map.insert(key, offset);
     }
     pub fn get(&self, key: &[u8]) -> Option<i64> {
         self.map.get(&key_hash(key)).copied()
@@ -263,19 +335,24 @@ pub fn clean_partition(
         .iter()
         .filter(|s| s.base >= plan.first_dirty)
         .collect();
+    let mut batch_keys: Vec<(KeyDigest, i64)> = Vec::new();
     for (i, seg) in dirty.iter().enumerate() {
         if i > 0 && map.is_full() {
             end_clean = seg.base;
             break;
         }
         let mut overflow = false;
-        for_each_batch(seg, &mut throttle, |bytes, _, _| {
+        for_each_batch(seg, &mut throttle, |bytes, header, _| {
             stats.bytes_read += bytes.len() as u64;
-            if let Some(recs) = compact::records(bytes) {
-                for r in &recs.records {
-                    if let Some(key) = recs.key(r) {
-                        map.put(key, r.offset);
-                    }
+            // A batch whose records do not parse adds no keys (it is kept
+            // whole by the rewrite), so its keys are buffered until the
+            // whole batch has parsed.
+            batch_keys.clear();
+            if compact::for_each_key(bytes, header, |offset, key| {
+                batch_keys.push((key_hash(key), offset))
+            }) {
+                for (digest, offset) in batch_keys.drain(..) {
+                    map.put_digest(digest, offset);
                 }
             }
             // The first dirty segment is always taken whole, or a

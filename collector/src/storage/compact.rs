@@ -46,7 +46,16 @@ impl Records<'_> {
     }
 }
 
+#[inline]
 fn varint(buf: &[u8], at: &mut usize) -> Option<i64> {
+    // Most varints in a record (attributes aside: deltas, short lengths,
+    // the header count) fit in one byte.
+    let b = *buf.get(*at)?;
+    if b & 0x80 == 0 {
+        *at += 1;
+        let raw = u64::from(b);
+        return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
+    }
     let mut raw: u64 = 0;
     for shift in (0..70).step_by(7) {
         let b = *buf.get(*at)?;
@@ -74,39 +83,57 @@ fn bytes_field(buf: &[u8], at: &mut usize, end: usize) -> Option<Option<Range<us
     Some(Some(start..stop))
 }
 
-fn parse_area(area: &[u8], base_offset: i64, count: i32) -> Option<Vec<RawRecord>> {
+/// Walks the `count` records of `area`, calling `f` with each in order;
+/// `false` if they do not parse (`f` may have seen some of them by then).
+#[inline]
+fn parse_area_with(
+    area: &[u8],
+    base_offset: i64,
+    count: i32,
+    mut f: impl FnMut(RawRecord),
+) -> bool {
     let end = area.len();
     let mut at = 0;
-    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
-    for _ in 0..count {
-        let start = at;
-        let len = usize::try_from(varint(area, &mut at)?).ok()?;
+    let mut record = |at: &mut usize| -> Option<()> {
+        let start = *at;
+        let len = usize::try_from(varint(area, at)?).ok()?;
         let body_end = at.checked_add(len)?;
         if body_end > end {
             return None;
         }
-        at += 1; // attributes
-        varint(area, &mut at)?; // timestamp delta
-        let offset_delta = varint(area, &mut at)?;
-        let key = bytes_field(area, &mut at, body_end)?;
-        let value = bytes_field(area, &mut at, body_end)?;
-        let headers = varint(area, &mut at)?;
+        *at += 1; // attributes
+        varint(area, at)?; // timestamp delta
+        let offset_delta = varint(area, at)?;
+        let key = bytes_field(area, at, body_end)?;
+        let value = bytes_field(area, at, body_end)?;
+        let headers = varint(area, at)?;
         for _ in 0..headers {
             // A header key is never null; its value may be.
-            bytes_field(area, &mut at, body_end)??;
-            bytes_field(area, &mut at, body_end)?;
+            bytes_field(area, at, body_end)??;
+            bytes_field(area, at, body_end)?;
         }
-        if at != body_end {
+        if *at != body_end {
             return None;
         }
-        out.push(RawRecord {
+        f(RawRecord {
             offset: base_offset + offset_delta,
             span: start..body_end,
             key,
             tombstone: value.is_none(),
         });
+        Some(())
+    };
+    for _ in 0..count {
+        if record(&mut at).is_none() {
+            return false;
+        }
     }
-    (at == end).then_some(out)
+    at == end
+}
+
+fn parse_area(area: &[u8], base_offset: i64, count: i32) -> Option<Vec<RawRecord>> {
+    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
+    parse_area_with(area, base_offset, count, |r| out.push(r)).then_some(out)
 }
 
 fn decompress(codec: i16, payload: &[u8]) -> Option<Vec<u8>> {
@@ -156,6 +183,31 @@ pub fn records(batch: &[u8]) -> Option<Records<'_>> {
         header,
         area,
         records,
+    })
+}
+
+/// Calls `f(offset, key)` for each keyed record of the whole, checked
+/// batch `batch` (whose header is `header`), reading the keys in place (or
+/// in the decompressed bytes); no per-record allocation. `false` if the
+/// records do not parse or the codec is unknown: `f` may have been called
+/// for some records by then, so a caller wanting all-or-nothing buffers
+/// what it is given (as [`records`] would have returned `None`).
+pub fn for_each_key(batch: &[u8], header: &BatchHeader, mut f: impl FnMut(i64, &[u8])) -> bool {
+    if batch.len() < header.total_len() {
+        return false;
+    }
+    let payload = &batch[HEADER_LEN..header.total_len()];
+    let area = match header.compression() {
+        0 => Cow::Borrowed(payload),
+        codec => match decompress(codec, payload) {
+            Some(plain) => Cow::Owned(plain),
+            None => return false,
+        },
+    };
+    parse_area_with(&area, header.base_offset, header.record_count, |r| {
+        if let Some(k) = r.key {
+            f(r.offset, &area[k]);
+        }
     })
 }
 
@@ -294,6 +346,41 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn keys_walked_in_place_match_the_parsed_records() {
+        let plain = batch(&[
+            (Some("a"), Some("1")),
+            (None, Some("x")),
+            (Some("b"), None),
+            (Some("a"), Some("2")),
+        ]);
+        let records_in: Vec<NewRecord> = (0..20)
+            .map(|i| NewRecord {
+                key: (i % 4 != 0).then(|| Bytes::from(format!("k{}", i % 3))),
+                value: Some(Bytes::from(format!("value-{i}"))),
+                timestamp: 1_000 + i,
+            })
+            .collect();
+        let zstd = encode(&records_in, None, Compression::Zstd);
+        for b in [plain, zstd] {
+            let recs = records(&b).unwrap();
+            let want: Vec<(i64, Vec<u8>)> = recs
+                .records
+                .iter()
+                .filter_map(|r| Some((r.offset, recs.key(r)?.to_vec())))
+                .collect();
+            let mut got = Vec::new();
+            assert!(for_each_key(&b, &recs.header, |o, k| got.push((o, k.to_vec()))));
+            assert_eq!(got, want);
+            assert!(!got.is_empty());
+        }
+        let mut damaged = batch(&[(Some("a"), Some("1"))]);
+        let len = damaged.len();
+        damaged[len - 1] = 0x02;
+        let header = BatchHeader::parse(&damaged).unwrap();
+        assert!(!for_each_key(&damaged, &header, |_, _| {}));
     }
 
     #[test]
