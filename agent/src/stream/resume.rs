@@ -3,6 +3,7 @@
 //! checkpoint was last written, before a crash). Those are skipped, not
 //! sent again.
 
+use crate::checkpoint::StreamCheckpoint;
 use crate::error::Error;
 use crate::sink::{Sink, SinkError};
 
@@ -33,14 +34,17 @@ pub struct Producer {
     pub sequence: i32,
 }
 
-/// Asks the sink what it holds of `producer`'s stream in `topic`/`partition`.
-pub async fn resume(
-    sink: &Sink,
-    topic: &str,
-    partition: i32,
-    producer: Producer,
-) -> Result<Resume, Error> {
-    let known = match sink.last_sequence(topic, partition, producer.id).await {
+/// Asks the sink what it holds of the stream `cp` checkpoints.
+pub async fn resume(sink: &Sink, cp: &StreamCheckpoint) -> Result<Resume, Error> {
+    let producer = Producer {
+        id: cp.producer_id,
+        epoch: cp.epoch,
+        sequence: cp.sequence,
+    };
+    let known = match sink
+        .last_sequence(&cp.topic, cp.partition, producer.id)
+        .await
+    {
         Ok(k) => k,
         Err(SinkError::Cancelled) => return Ok(Resume::Stopped),
         Err(error) => {

@@ -263,14 +263,19 @@ mod tests {
         b
     }
 
-    #[test]
-    fn records_are_read_in_place_and_retained_byte_for_byte() {
-        let b = batch(&[
+    /// Two keyed records of `a`, a keyless one and a tombstone of `b`.
+    fn four_records() -> Vec<u8> {
+        batch(&[
             (Some("a"), Some("1")),
             (None, Some("x")),
             (Some("b"), None),
             (Some("a"), Some("2")),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn records_are_read_in_place_and_retained_byte_for_byte() {
+        let b = four_records();
         let recs = records(&b).unwrap();
         let rs = &recs.records;
         let offsets: Vec<i64> = rs.iter().map(|r| r.offset).collect();
@@ -350,12 +355,7 @@ mod tests {
 
     #[test]
     fn keys_walked_in_place_match_the_parsed_records() {
-        let plain = batch(&[
-            (Some("a"), Some("1")),
-            (None, Some("x")),
-            (Some("b"), None),
-            (Some("a"), Some("2")),
-        ]);
+        let plain = four_records();
         let records_in: Vec<NewRecord> = (0..20)
             .map(|i| NewRecord {
                 key: (i % 4 != 0).then(|| Bytes::from(format!("k{}", i % 3))),

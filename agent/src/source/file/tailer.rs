@@ -34,7 +34,7 @@ use crate::checkpoint::StreamCheckpoint;
 use crate::error::Error;
 use crate::stream::batcher::{self, Batcher};
 use crate::stream::budget::Budget;
-use crate::stream::resume::{resume, Producer, Resume};
+use crate::stream::resume::{resume, Resume};
 use crate::stream::sender::{self, SenderEnd, Target};
 
 /// Largest single read.
@@ -167,20 +167,14 @@ impl Tailer {
         let ctx = Arc::clone(&self.ctx);
         let mut cp = self.checkpoint()?;
         self.stamp = None;
-        let producer = Producer {
-            id: cp.producer_id,
-            epoch: cp.epoch,
-            sequence: cp.sequence,
+        let (skip, sink_knows) = match resume(&ctx.ship.sink, &cp).await? {
+            Resume::Stopped => return Ok(SessionEnd::Exit(Exit::Stopped)),
+            Resume::Continue { skip, sink_knows } => (skip, sink_knows),
+            Resume::NewIdentity => {
+                self.new_identity(&mut cp).await?;
+                (0, false)
+            }
         };
-        let (skip, sink_knows) =
-            match resume(&ctx.ship.sink, &cp.topic, cp.partition, producer).await? {
-                Resume::Stopped => return Ok(SessionEnd::Exit(Exit::Stopped)),
-                Resume::Continue { skip, sink_knows } => (skip, sink_knows),
-                Resume::NewIdentity => {
-                    self.new_identity(&mut cp).await?;
-                    (0, false)
-                }
-            };
         let progress = Arc::new(FileProgress {
             ctx: Arc::clone(&ctx),
             id: self.handle.id,
@@ -485,12 +479,7 @@ impl Tailer {
     /// content as if the sink held them.
     async fn restart_at_zero(&mut self) -> Result<(), Error> {
         let mut cp = self.checkpoint()?;
-        let producer = Producer {
-            id: cp.producer_id,
-            epoch: cp.epoch,
-            sequence: cp.sequence,
-        };
-        let sequence = match resume(&self.ctx.ship.sink, &cp.topic, cp.partition, producer).await? {
+        let sequence = match resume(&self.ctx.ship.sink, &cp).await? {
             // The checkpoint stays on the old content: the next start
             // finds the file changed and follows it as a new one.
             Resume::Stopped => return Ok(()),

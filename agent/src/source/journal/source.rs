@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::partitioner;
 use crate::stream::batcher::{self, Batcher, Headed};
 use crate::stream::budget::Budget;
-use crate::stream::resume::{resume, Producer, Resume};
+use crate::stream::resume::{resume, Resume};
 use crate::stream::sender::{self, SenderEnd, Target};
 use crate::stream::{Progress, Shipping};
 
@@ -259,12 +259,7 @@ async fn session(
     let mut cp = ctx.checkpoints.get(id).ok_or(Error::CheckpointGone {
         path: "journal".into(),
     })?;
-    let producer = Producer {
-        id: cp.producer_id,
-        epoch: cp.epoch,
-        sequence: cp.sequence,
-    };
-    let (skip, sink_knows) = match resume(&ship.sink, &cp.topic, cp.partition, producer).await? {
+    let (skip, sink_knows) = match resume(&ship.sink, &cp).await? {
         Resume::Stopped => return Ok(true),
         Resume::Continue { skip, sink_knows } => (skip, sink_knows),
         Resume::NewIdentity => {
