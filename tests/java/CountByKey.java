@@ -8,18 +8,12 @@
 // two minutes. Run twice with more input in between, the second run's
 // counts continue the first's only if the changelog restored them.
 
-import java.nio.file.Files;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.TreeMap;
 
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
@@ -44,14 +38,7 @@ public final class CountByKey {
                 .mapValues(count -> Long.toString(count))
                 .to(output, Produced.with(Serdes.String(), Serdes.String()));
 
-        Properties p = new Properties();
-        p.put(StreamsConfig.APPLICATION_ID_CONFIG, "count-by-key");
-        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
-        p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("count-by-key").toString());
-        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        Properties p = StreamsApps.config("count-by-key", bootstrap, 200);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         // Small producer batches: the changelog's 300 updates then span
         // many batches and so several segments, whatever the timing (one
@@ -60,35 +47,10 @@ public final class CountByKey {
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
         try (KafkaStreams streams = new KafkaStreams(builder.build(), p)) {
             streams.start();
-            Map<String, Long> counts = waitForCounts(bootstrap, output, expected);
+            Map<String, Long> counts = StreamsApps.waitForCounts(bootstrap, output, "count-by-key-check-" + System.nanoTime(), expected);
             System.out.println("counts: " + counts);
             streams.close(Duration.ofSeconds(30));
         }
         System.exit(0);
-    }
-
-    /** Reads `topic` until the latest count per key adds up to `expected`. */
-    static Map<String, Long> waitForCounts(String bootstrap, String topic, long expected) throws Exception {
-        Properties c = new Properties();
-        c.put("bootstrap.servers", bootstrap);
-        c.put("key.deserializer", StringDeserializer.class.getName());
-        c.put("value.deserializer", StringDeserializer.class.getName());
-        c.put("group.id", "count-by-key-check-" + System.nanoTime());
-        c.put("auto.offset.reset", "earliest");
-        c.put("enable.auto.commit", "false");
-        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
-        Map<String, Long> latest = new TreeMap<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
-            consumer.subscribe(List.of(topic));
-            while (latest.values().stream().mapToLong(Long::longValue).sum() != expected) {
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException(topic + ": counts " + latest + " do not add up to " + expected);
-                }
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
-                    latest.put(r.key(), Long.parseLong(r.value()));
-                }
-            }
-        }
-        return latest;
     }
 }

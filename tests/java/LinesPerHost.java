@@ -9,18 +9,12 @@
 // after two minutes. The test reads args[2] itself and checks every count.
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
@@ -58,20 +52,13 @@ public final class LinesPerHost {
                 .mapValues(count -> Long.toString(count))
                 .to(output, Produced.with(Serdes.String(), Serdes.String()));
 
-        Properties p = new Properties();
-        p.put(StreamsConfig.APPLICATION_ID_CONFIG, "lines-per-host");
-        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
-        p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("lines-per-host").toString());
-        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 500);
+        Properties p = StreamsApps.config("lines-per-host", bootstrap, 500);
         // Every update of a count goes out (no record cache): the last one
         // per key is the count.
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         try (KafkaStreams streams = new KafkaStreams(builder.build(), p)) {
             streams.start();
-            Map<String, Long> counts = waitForCounts(bootstrap, output, expected);
+            Map<String, Long> counts = StreamsApps.waitForCounts(bootstrap, output, "lines-per-host-check", expected);
             System.out.println("windows: " + counts.size() + ", lines: " + expected);
         }
         System.exit(0);
@@ -90,30 +77,5 @@ public final class LinesPerHost {
             String key = host == null ? "(no host)" : new String(host.value(), StandardCharsets.UTF_8);
             context.forward(record.withKey(key));
         }
-    }
-
-    /** Reads `topic` until the latest count per key adds up to `expected`. */
-    static Map<String, Long> waitForCounts(String bootstrap, String topic, long expected) throws Exception {
-        Properties c = new Properties();
-        c.put("bootstrap.servers", bootstrap);
-        c.put("key.deserializer", StringDeserializer.class.getName());
-        c.put("value.deserializer", StringDeserializer.class.getName());
-        c.put("group.id", "lines-per-host-check");
-        c.put("auto.offset.reset", "earliest");
-        c.put("enable.auto.commit", "false");
-        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
-        Map<String, Long> latest = new HashMap<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
-            consumer.subscribe(List.of(topic));
-            while (latest.values().stream().mapToLong(Long::longValue).sum() != expected) {
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException(topic + ": counts " + latest + " do not add up to " + expected);
-                }
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
-                    latest.put(r.key(), Long.parseLong(r.value()));
-                }
-            }
-        }
-        return latest;
     }
 }
