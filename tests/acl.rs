@@ -76,24 +76,11 @@ impl Fixture {
     }
 
     fn wait_log(&self, text: &str) -> String {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no log line with {text:?}"));
-            if line.contains(text) {
-                return line;
-            }
-        }
+        wait_log_line(&self.log, text)
     }
 
     fn sighup(&self) {
-        let pid = self.child.0.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
+        sighup(self.child.0.id());
     }
 }
 
@@ -673,11 +660,7 @@ fn http_tokens_are_checked_against_the_same_acls() {
 
     // A rule for db1 and a SIGHUP: its append goes through.
     write("    - { principal: 'User:db1', resource: topic, name: web-logs, pattern: literal, operations: [write] }\n");
-    assert!(Command::new("kill")
-        .args(["-HUP", &collector.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    sighup(collector.child.id());
     wait_for(
         "db1's append after the reload",
         Duration::from_secs(20),

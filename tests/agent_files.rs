@@ -37,22 +37,11 @@ impl Drop for Agent {
 impl Agent {
     /// Waits for a log line containing `needle`.
     pub fn wait_log(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}"),
-            }
-        }
+        wait_log_line(&self.log, needle);
     }
 
     pub fn hangup(&self) {
-        Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        sighup(self.child.id());
     }
 
     pub fn metrics(&self) -> String {

@@ -51,14 +51,6 @@ fn drain_log(log: &std::sync::mpsc::Receiver<String>, until: Option<&str>, seen:
     seen.extend(log.try_iter());
 }
 
-fn sighup(pid: u32) {
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
 #[test]
 fn curl_with_bearer_tokens_and_client_certificates_and_revocation_by_sighup() {
     let dir = tempfile::tempdir().unwrap();

@@ -706,12 +706,8 @@ fn a_user_added_while_running_logs_in_after_sighup() {
     let out = kcat(&inside, &carol, &["-L", "-m", "5"], "");
     assert!(!out.status.success(), "carol got in before she was added");
     add_user(&s.credentials(), "carol", "SCRAM-SHA-512", "Carol-Pw-5b0c");
-    let pid = s.child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = s.child.0.id();
+    sighup(pid);
     let line = s.wait_log("SASL credentials reloaded");
     assert!(line.contains("users=3"), "{line}");
     let meta = kcat_ok(&inside, &carol, &["-L"], "");
@@ -726,11 +722,7 @@ fn a_user_added_while_running_logs_in_after_sighup() {
     );
     // A corrupt file is refused; the users loaded before stay.
     std::fs::write(s.credentials(), "{").unwrap();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sighup(pid);
     s.wait_log("SASL credentials reload failed");
     let meta = kcat_ok(&inside, &carol, &["-L"], "");
     assert!(meta.contains("broker 0 at"), "{meta}");

@@ -56,15 +56,7 @@ impl Secure {
 
     /// Waits for a log line containing `text`.
     pub fn wait_log(&self, text: &str) -> String {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(15))
-                .unwrap_or_else(|_| panic!("no log line with {text:?}"));
-            if line.contains(text) {
-                return line;
-            }
-        }
+        wait_log_line(&self.log, text)
     }
 }
 
@@ -672,12 +664,8 @@ fn sighup_reloads_certificates_without_dropping_connections() {
         std::fs::copy(next.join(f), certs.join(format!("{f}.tmp"))).unwrap();
         std::fs::rename(certs.join(format!("{f}.tmp")), certs.join(f)).unwrap();
     }
-    let pid = s.child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = s.child.0.id();
+    sighup(pid);
     s.wait_log("TLS certificate reloaded");
     let (mut fresh, seen) = tls_connect(s.kafka["ssl"], &client);
     assert_eq!(seen, new, "a new connection gets the new certificate");
@@ -686,11 +674,7 @@ fn sighup_reloads_certificates_without_dropping_connections() {
 
     // A broken certificate is refused; the running one stays.
     std::fs::write(certs.join("server.pem"), "not a certificate\n").unwrap();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sighup(pid);
     let line = s.wait_log("reload failed");
     assert!(line.contains("server.pem"), "{line}");
     let (mut after, seen) = tls_connect(s.kafka["ssl"], &client);

@@ -299,6 +299,28 @@ pub fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
+/// Sends SIGHUP (reload) to process `pid`.
+pub fn sighup(pid: u32) {
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits (at most 30 s) for a line of `log` containing `text`; returns it.
+pub fn wait_log_line(log: &mpsc::Receiver<String>, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no log line with {text:?}"),
+        }
+    }
+}
+
 /// Polls `ok` until it holds; fails the test after `limit`.
 pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
