@@ -255,10 +255,26 @@ fn protected_metrics_and_the_connection_cap() {
         assert_eq!(code, 200, "{path}: {body}");
     }
 
-    // Four idle connections fill the cap; a fifth is closed unanswered.
-    let held: Vec<TcpStream> = (0..4)
-        .map(|_| TcpStream::connect(collector.http).unwrap())
-        .collect();
+    // Four kept-alive connections, each answered once, fill the cap; a
+    // fifth is closed unanswered. (Idle ones did not prove they held a
+    // slot: under load, the server could still be closing one of the curl
+    // connections above, refuse a held one, then free that slot for the
+    // fifth.) A held connection refused that way is opened again.
+    let hold = || {
+        for _ in 0..100 {
+            let mut s = TcpStream::connect(collector.http).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let request = format!("GET /healthz HTTP/1.1\r\nHost: collector\r\n{h}\r\n\r\n");
+            let _ = std::io::Write::write_all(&mut s, request.as_bytes());
+            let mut status = [0u8; 12];
+            if s.read_exact(&mut status).is_ok() && &status == b"HTTP/1.1 200" {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no slot for a held connection");
+    };
+    let held: Vec<TcpStream> = (0..4).map(|_| hold()).collect();
     let closed = |addr: SocketAddr| {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
