@@ -523,7 +523,7 @@ fn kcat_produces_and_consumes_over_ssl_and_mutual_tls_and_sees_each_listeners_ad
         "",
     );
     assert_eq!(consumed, "over-mtls\n");
-    // Over TLS the record sets are read into memory and encrypted: none
+    // Over TLS the record sets are read, a chunk at a time, and encrypted: none
     // went by sendfile. Over plaintext they do.
     let sendfile = "logship_collector_kafka_fetch_sendfile_bytes_total";
     assert!(s.metric("logship_collector_kafka_fetched_bytes_total") > 0.0);

@@ -8,7 +8,7 @@
 //! A record set is located in its segment file, not read: on a plaintext
 //! connection the writer sends it from the file with sendfile(2), so its
 //! bytes are never copied through the collector; on TLS (which must
-//! encrypt them) it is read into memory here, on the blocking pool.
+//! encrypt them) the writer reads it in chunks into one reused buffer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,9 +57,8 @@ impl Got {
     }
 }
 
-/// Locates each wanted partition's record set; with `copy` (a TLS
-/// connection) also reads it into memory.
-fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize, copy: bool) -> Vec<Got> {
+/// Locates each wanted partition's record set.
+fn locate_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize) -> Vec<Got> {
     let mut total = 0usize;
     wanted
         .iter()
@@ -94,18 +93,7 @@ fn read_all(broker: &Broker, wanted: &[Wanted], max_bytes: usize, copy: bool) ->
                 return got;
             };
             total += range.len;
-            got.records.push(if copy {
-                match range.read() {
-                    Ok(bytes) => Piece::Bytes(Bytes::from(bytes)),
-                    Err(e) => {
-                        let e = StorageError::io(part.dir().to_path_buf(), e);
-                        tracing::warn!(error = %e, "reading a record set");
-                        return Got::failed(e.kafka_code(), -1, -1);
-                    }
-                }
-            } else {
-                Piece::File(range)
-            });
+            got.records.push(Piece::File(range));
             got
         })
         .collect()
@@ -118,14 +106,11 @@ pub struct Fetched {
     records: Vec<Vec<Piece>>,
 }
 
-/// `copy`: the record sets must be in memory (the connection is TLS);
-/// otherwise they stay in their files for sendfile.
 pub async fn handle(
     broker: &Arc<Broker>,
     req: FetchRequest,
     _version: i16,
     access: &Access,
-    copy: bool,
 ) -> Fetched {
     let wanted: Arc<Vec<Wanted>> = Arc::new(
         req.topics
@@ -154,7 +139,7 @@ pub async fn handle(
     let got = loop {
         appends.borrow_and_update();
         let (b, w) = (Arc::clone(broker), Arc::clone(&wanted));
-        let got = blocking(move || read_all(&b, &w, max_bytes, copy)).await;
+        let got = blocking(move || locate_all(&b, &w, max_bytes)).await;
         let bytes: usize = got.iter().map(Got::len).sum();
         let failed = got.iter().any(|g| g.code != 0);
         if bytes >= min_bytes.max(1) || failed || tokio::time::Instant::now() >= deadline {

@@ -130,7 +130,7 @@ macro_rules! served_apis {
 
 served_apis! {
     Produce          3..=9  "produce"           |b, r, v, id, ctx| produce::handle(b, r, v, id, &ctx.access).await;
-    Fetch            4..=11 "fetch"             |b, r, v, id, ctx| fetch::reply(id, v, fetch::handle(b, r, v, &ctx.access, ctx.session.listener.security.tls()).await);
+    Fetch            4..=11 "fetch"             |b, r, v, id, ctx| fetch::reply(id, v, fetch::handle(b, r, v, &ctx.access).await);
     ListOffsets      1..=7  "list_offsets"      |b, r, v, id, ctx| reply(id, v, &list_offsets::handle(b, r, v, &ctx.access).await);
     Metadata         0..=12 "metadata"          |b, r, v, id, ctx| reply(id, v, &metadata::handle(b, r, v, ctx.session, &ctx.access).await);
     ApiVersions      0..=3  "api_versions"      |b, r, v, id, _| reply(id, v, &api_versions::handle(b, r, v));

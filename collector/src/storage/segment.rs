@@ -350,13 +350,22 @@ pub struct FileRange {
 }
 
 impl FileRange {
-    /// The range's bytes, read into a buffer that is not zeroed first (each
-    /// pread fills the vector's spare capacity and sets its length).
+    /// The range's bytes, in a new buffer.
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(self.len);
+        let mut buf = Vec::new();
+        self.read_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Replaces `buf`'s contents with the range's bytes, reusing its
+    /// capacity; nothing is zeroed first (each pread fills the vector's
+    /// spare capacity and sets its length).
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        buf.clear();
+        buf.reserve(self.len);
         while buf.len() < self.len {
             let at = self.pos + buf.len() as u64;
-            match rustix::io::pread(&*self.file, rustix::buffer::spare_capacity(&mut buf), at) {
+            match rustix::io::pread(&*self.file, rustix::buffer::spare_capacity(&mut *buf), at) {
                 Ok(0) => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -373,7 +382,17 @@ impl FileRange {
         }
         // The capacity may exceed `len`, and a read may have filled it.
         buf.truncate(self.len);
-        Ok(buf)
+        Ok(())
+    }
+
+    /// The part of the range from `skip` bytes in, at most `len` long.
+    pub fn slice(&self, skip: usize, len: usize) -> FileRange {
+        let skip = skip.min(self.len);
+        FileRange {
+            file: Arc::clone(&self.file),
+            pos: self.pos + skip as u64,
+            len: len.min(self.len - skip),
+        }
     }
 }
 
