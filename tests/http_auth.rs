@@ -457,3 +457,142 @@ fn an_agent_refused_for_its_ca_or_token_delivers_nothing_then_everything_once() 
     }
     drop(agent);
 }
+
+/// Every line `from..to` of the test log, as the file source ships them.
+fn numbered(from: usize, to: usize) -> String {
+    (from..to).map(|i| format!("line {i:05}\n")).collect()
+}
+
+#[test]
+fn an_agent_rotates_its_token_on_sighup_and_ships_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let tokens = dir.path().join("tokens.json");
+    let old = mint_token(&tokens, "agent-a");
+    let token_file = dir.path().join("agent.token");
+    std::fs::write(&token_file, format!("{old}\n")).unwrap();
+    let (http, kafka) = (free_port(), free_port());
+    let collector = start_logship(&secure_collector_config(
+        dir.path(),
+        &pki,
+        &tokens,
+        http,
+        kafka,
+    ));
+    let config = agent_config(dir.path(), collector.http, "");
+    use_https_sink(&config, http, &pki.ca, &pki, &token_file);
+    let log_file = dir.path().join("logs/app.log");
+    append(&log_file, &numbered(0, 1000));
+    let agent = start_agent(&config);
+    let (mut agent_log, mut collector_log) = (Vec::new(), Vec::new());
+    let delivered = |n: usize| {
+        wait_for(
+            &format!("{n} lines shipped"),
+            Duration::from_secs(60),
+            || {
+                metric(
+                    &agent.metrics(),
+                    "logship_agent_sink_records_total{source=\"app\"}",
+                ) == Some(n as f64)
+            },
+        )
+    };
+    delivered(1000);
+
+    // The operator's rotation: the collector learns the new token...
+    let new = mint_token(&tokens, "agent-b");
+    sighup(collector.child.id());
+    drain_log(
+        &collector.log,
+        Some("tokens file reloaded"),
+        &mut collector_log,
+    );
+    append(&log_file, &numbered(1000, 2000));
+    // ...the agent is given it (lines keep coming meanwhile)...
+    std::fs::write(&token_file, format!("{new}\n")).unwrap();
+    agent.hangup();
+    drain_log(
+        &agent.log,
+        Some("agent.sink: TLS files and credentials re-read"),
+        &mut agent_log,
+    );
+    append(&log_file, &numbered(2000, 3000));
+    delivered(3000);
+    // ...and the collector forgets the old one.
+    let out = Command::new(LOGSHIP)
+        .args(["tokens", "delete", "agent-a", "--file"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    sighup(collector.child.id());
+    drain_log(
+        &collector.log,
+        Some("tokens file reloaded"),
+        &mut collector_log,
+    );
+    append(&log_file, &numbered(3000, 4000));
+    delivered(4000);
+
+    // A token file that cannot be used (emptied mid-edit) is refused with
+    // an error naming it; the token in use stays in use.
+    std::fs::write(&token_file, "").unwrap();
+    agent.hangup();
+    let refused = {
+        drain_log(&agent.log, Some("keeping the ones in use"), &mut agent_log);
+        agent_log.last().unwrap().clone()
+    };
+    assert!(
+        refused.contains("agent.sink.auth.token_file")
+            && refused.contains(&token_file.display().to_string())
+            && refused.contains("is empty"),
+        "{refused}"
+    );
+    append(&log_file, &numbered(4000, 5000));
+    delivered(5000);
+
+    // Every line once, in order; not one request was refused on the way.
+    let got: Vec<String> = read_topic(&collector.kafka.to_string(), "app")
+        .iter()
+        .map(value)
+        .collect();
+    let want: Vec<String> = (0..5000).map(|i| format!("line {i:05}")).collect();
+    assert_eq!(got, want);
+    let m = agent.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "logship_agent_auth_failures_total{reason=\"unauthorized\",sink=\"collector\"}"
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{m}"
+    );
+
+    // The old token is refused now, the new one taken.
+    let ask = |token: &str| {
+        curl(&[
+            "--cacert",
+            &pki.ca.display().to_string(),
+            "--cert",
+            &pki.client_cert.display().to_string(),
+            "--key",
+            &pki.client_key.display().to_string(),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("https://127.0.0.1:{http}/v1/topics/app"),
+        ])
+    };
+    assert_eq!(ask(&old).0, 401);
+    assert_eq!(ask(&new).0, 200);
+
+    drain_log(&agent.log, None, &mut agent_log);
+    drain_log(&collector.log, None, &mut collector_log);
+    for token in [&old, &new] {
+        assert!(!m.contains(&token[4..]), "a token in the agent's metrics");
+        for line in agent_log.iter().chain(&collector_log) {
+            assert!(!line.contains(&token[4..]), "a token in a log: {line}");
+        }
+    }
+    drop(agent);
+}

@@ -94,7 +94,8 @@ pub struct ScrapeSourceConfig {
     #[serde(default)]
     pub tls: Option<TlsClientConfig>,
     /// `token` / `token_file` (bearer), or `username` with `password` /
-    /// `password_file` (basic), sent to every target.
+    /// `password_file` (basic), sent to every target. The files (and the
+    /// `tls` ones) are re-read on SIGHUP.
     #[serde(default)]
     pub auth: Option<HttpAuthConfig>,
 }
@@ -408,7 +409,8 @@ pub struct CollectorSinkConfig {
     #[serde(default)]
     pub tls: Option<TlsClientConfig>,
     /// `token` (e.g. `"${LOGSHIP_TOKEN}"`) or `token_file`: sent as
-    /// `Authorization: Bearer`.
+    /// `Authorization: Bearer`. `token_file` and the `tls` files are re-read
+    /// on SIGHUP (rotation without a restart).
     #[serde(default)]
     pub auth: Option<TokenAuthConfig>,
     #[serde(default)]

@@ -4,8 +4,9 @@
 //! scrape targets, or librdkafka properties for the Kafka sink and the CLI.
 //!
 //! Files (CA, certificate, key, token, password) are read when the client
-//! is built: at start-up, and for a scrape source again when a reload
-//! changes it. Secrets are [`Secret`]s from the moment they are read, so
+//! is built: at start-up, and again at each reload (SIGHUP), which swaps a
+//! new client in ([`ReloadableClient`]) so tokens and certificates can be
+//! rotated without a restart. Secrets are [`Secret`]s from the moment they are read, so
 //! configs and errors print `***`; messages name files, never contents.
 //!
 //! Structural rules (a certificate needs its key, a secret comes from the
@@ -271,6 +272,86 @@ pub fn http_client(
             at: at.into(),
             error,
         })
+}
+
+/// An HTTP client whose files SIGHUP re-reads: each request takes the
+/// [`current`](ReloadableClient::current) client, and
+/// [`reload`](ReloadableClient::reload) builds a new one from the same
+/// settings (CA, client certificate and key, token or password file) and
+/// swaps it in. A file that cannot be read or used then keeps the client in
+/// use, with an error logged that names the file: a half-written token must
+/// not cut the agent off. Requests under way finish on the client they
+/// started with (their connections close when the last one is done); the
+/// next ones open connections with the new files.
+///
+/// Thread-safe: requests and a reload may run at once.
+pub struct ReloadableClient {
+    /// The config path of the block (`agent.sink`), for messages.
+    at: String,
+    build: Box<dyn Fn() -> Result<reqwest::Client, ClientSetupError> + Send + Sync>,
+    current: std::sync::RwLock<reqwest::Client>,
+    /// Whether any file goes into the client; without one a reload has
+    /// nothing to re-read.
+    reads_files: bool,
+}
+
+impl ReloadableClient {
+    /// Builds the first client now (start-up errors are the caller's):
+    /// `builder` makes the request settings (timeouts, pool) and the rest
+    /// is as in [`http_client`].
+    pub fn new(
+        at: &str,
+        url: &str,
+        builder: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+        tls: Option<TlsClientConfig>,
+        auth: Option<HttpAuthConfig>,
+    ) -> Result<ReloadableClient, ClientSetupError> {
+        let reads_files = tls.is_some() || auth.is_some();
+        let (at_owned, url) = (at.to_owned(), url.to_owned());
+        let build = move || http_client(&at_owned, &url, builder(), tls.as_ref(), auth.as_ref());
+        let first = build()?;
+        Ok(ReloadableClient {
+            at: at.to_owned(),
+            build: Box::new(build),
+            current: std::sync::RwLock::new(first),
+            reads_files,
+        })
+    }
+
+    /// The client for the next request (a cheap handle onto its pool).
+    pub fn current(&self) -> reqwest::Client {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the files and swaps the new client in; on failure keeps the
+    /// one in use and logs why (a file's name and the problem, never its
+    /// content). Returns whether the new files are in use. Reads files:
+    /// call it off the async threads.
+    pub fn reload(&self) -> bool {
+        if !self.reads_files {
+            return true;
+        }
+        match (self.build)() {
+            Ok(client) => {
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+                tracing::info!("{}: TLS files and credentials re-read", self.at);
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{}: re-reading TLS files and credentials failed, keeping the ones in use: {e}",
+                    self.at
+                );
+                false
+            }
+        }
+    }
 }
 
 /// `Basic base64(user:password)` (RFC 7617).

@@ -29,7 +29,8 @@ use crate::stream::Shipping;
 /// bound and the sources are started; each config received on `reload`
 /// (already validated) replaces the sources: removed and changed ones stop
 /// after shipping what they read (their checkpoints stay), added and changed
-/// ones start from the checkpoints. Errors are start-up failures.
+/// ones start from the checkpoints; the sink and the scrape sources re-read
+/// their TLS files and credentials. Errors are start-up failures.
 pub async fn run(
     config: AgentConfig,
     shutdown: CancellationToken,
@@ -84,6 +85,7 @@ pub async fn run(
         encoders,
         host,
         sink_config: config.sink.clone(),
+        credentials: tokio::sync::watch::Sender::new(()),
     };
     let mut running = Sources::default();
     running
@@ -138,6 +140,17 @@ pub async fn run(
                         continue;
                     }
                 };
+                // Rotated tokens, passwords and certificates: re-read from
+                // the files the running config names (sources the reload
+                // changes start with their new files anyway).
+                let s = Arc::clone(&sink);
+                let _ = tokio::task::spawn_blocking(move || s.reload_credentials()).await;
+                if let SinkConfig::Kafka(k) = &current.sink {
+                    if k.tls.is_some() || k.sasl.is_some() {
+                        tracing::info!("reload: the Kafka sink reads its TLS files and SASL password at start; restart to rotate them");
+                    }
+                }
+                shared.credentials.send_replace(());
                 running.apply(&shared, &next, &valid, false, &shutdown).await;
                 current.sources = next.sources.clone();
                 tracing::info!(sources = current.sources.len(), "agent reloaded");
@@ -176,6 +189,9 @@ struct Shared {
     encoders: Arc<crate::batch::Encoders>,
     host: String,
     sink_config: SinkConfig,
+    /// Sent at each reload: scrape sources re-read their TLS files and
+    /// credentials.
+    credentials: tokio::sync::watch::Sender<()>,
 }
 
 impl Shared {
@@ -278,6 +294,7 @@ impl Sources {
                         compression: shared.sink_config.batch_compression(),
                         host: shared.host.clone(),
                         stop: stop.clone(),
+                        reload: shared.credentials.subscribe(),
                     });
                     match source.clone() {
                         SourceConfig::PrometheusScrape(c) => tokio::spawn(run_scrape(ctx, c)),

@@ -9,7 +9,10 @@
 //! Over https the client verifies the collector against `tls.ca_file`,
 //! presents `tls.cert_file`/`key_file` (mutual TLS) and sends
 //! `auth.token` as `Authorization: Bearer` on every request
-//! ([`crate::security::http_client`]).
+//! ([`crate::security::http_client`]). SIGHUP re-reads those files
+//! ([`CollectorSink::reload_credentials`]); each attempt, a retry included,
+//! takes the client of the moment, so a rotated token is used from the next
+//! attempt on.
 //!
 //! Retries: connection errors (TLS handshakes included), timeouts, 401 and
 //! 403 (credentials the collector refuses), 429 and 5xx are retried with
@@ -29,7 +32,7 @@ use super::{Ack, Payload, Rejection, SinkError};
 use crate::config::{CollectorSinkConfig, RetryConfig};
 use crate::error::ClientSetupError;
 use crate::metrics::Metrics;
-use crate::security::HttpAuthConfig;
+use crate::security::{HttpAuthConfig, ReloadableClient};
 
 /// What one attempt came to.
 enum Attempt<T> {
@@ -39,7 +42,7 @@ enum Attempt<T> {
 }
 
 pub struct CollectorSink {
-    client: reqwest::Client,
+    client: ReloadableClient,
     base: String,
     retry: RetryConfig,
     metrics: Metrics,
@@ -54,21 +57,19 @@ impl CollectorSink {
         metrics: Metrics,
         shutdown: CancellationToken,
     ) -> Result<CollectorSink, ClientSetupError> {
-        let builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(64);
+        let timeout = config.timeout;
+        let builder = move || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .pool_max_idle_per_host(64)
+        };
         let auth = config
             .auth
             .as_ref()
             .map(|a| HttpAuthConfig::Bearer(a.token.clone()));
-        let client = crate::security::http_client(
-            "agent.sink",
-            &config.url,
-            builder,
-            config.tls.as_ref(),
-            auth.as_ref(),
-        )?;
+        let client =
+            ReloadableClient::new("agent.sink", &config.url, builder, config.tls.clone(), auth)?;
         Ok(CollectorSink {
             client,
             base: config.url.trim_end_matches('/').to_owned(),
@@ -77,6 +78,12 @@ impl CollectorSink {
             shutdown,
             in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
         })
+    }
+
+    /// Re-reads the TLS files and the token file (SIGHUP); keeps the ones
+    /// in use when one cannot be read. Blocking (reads files).
+    pub fn reload_credentials(&self) -> bool {
+        self.client.reload()
     }
 
     /// Appends one encoded batch; retries until it is acknowledged, refused
@@ -105,6 +112,7 @@ impl CollectorSink {
                 let started = Instant::now();
                 let result = self
                     .client
+                    .current()
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, RECORD_BATCH)
                     .body(batch.clone())
@@ -126,7 +134,8 @@ impl CollectorSink {
         let url = format!("{}/v1/topics/{topic}", self.base);
         let info: TopicInfo = self
             .with_retries("", || async {
-                self.judge(self.client.get(&url).send().await).await
+                self.judge(self.client.current().get(&url).send().await)
+                    .await
             })
             .await?;
         Ok(info.partitions.max(1))
@@ -137,7 +146,8 @@ impl CollectorSink {
         let url = format!("{}/v1/producer-ids", self.base);
         let p: NewProducerId = self
             .with_retries("", || async {
-                self.judge(self.client.post(&url).send().await).await
+                self.judge(self.client.current().post(&url).send().await)
+                    .await
             })
             .await?;
         Ok((p.producer_id, p.epoch))
@@ -157,7 +167,7 @@ impl CollectorSink {
         );
         let state: Option<ProducerState> = self
             .with_retries("", || async {
-                match self.client.get(&url).send().await {
+                match self.client.current().get(&url).send().await {
                     Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                         // 404 means "no state for this producer" only when
                         // the collector says so; an unknown partition is an

@@ -196,6 +196,16 @@ impl Sink {
         }
     }
 
+    /// SIGHUP: the collector sink re-reads its TLS files and token file
+    /// (keeping those in use when one cannot be read). The Kafka sink's
+    /// are librdkafka's, read when the producer is created: at start only.
+    /// Blocking (reads files).
+    pub fn reload_credentials(&self) {
+        if let Sink::Collector(s) = self {
+            s.reload_credentials();
+        }
+    }
+
     /// Before exit: lets librdkafka deliver what it still holds.
     pub fn flush(&self, timeout: std::time::Duration) {
         if let Sink::Kafka(s) = self {

@@ -33,6 +33,7 @@ use crate::config::{BatchConfig, Compression, HostMetricsSourceConfig, ScrapeSou
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::partitioner::partition_for;
+use crate::security::ReloadableClient;
 use crate::sink::{Payload, Sink, SinkError};
 
 /// Collections per source that may wait for the sink, at least.
@@ -49,6 +50,8 @@ pub struct MetricsCtx {
     /// This machine's name (the `host` label of host metrics).
     pub host: String,
     pub stop: CancellationToken,
+    /// Changes at each reload (SIGHUP): scrape clients re-read their files.
+    pub reload: tokio::sync::watch::Receiver<()>,
 }
 
 /// Runs a `prometheus_scrape` source until its stop token is cancelled.
@@ -57,16 +60,16 @@ pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
     // settings are the source's. An https target needs it; a plain one
     // ignores the TLS part.
     let at = format!("agent.sources.{}", ctx.name);
-    let builder = reqwest::Client::builder().timeout(config.timeout);
+    let timeout = config.timeout;
+    let builder = move || reqwest::Client::builder().timeout(timeout);
     let https = config.targets.iter().find(|t| t.starts_with("https://"));
-    let tls = config.tls.as_ref().filter(|_| https.is_some());
+    let tls = config.tls.clone().filter(|_| https.is_some());
     if config.tls.is_some() && https.is_none() {
         tracing::warn!(source = %ctx.name, "{at}.tls is set but no target is https://");
     }
     let first = https.unwrap_or(&config.targets[0]);
-    let client = match crate::security::http_client(&at, first, builder, tls, config.auth.as_ref())
-    {
-        Ok(c) => c,
+    let client = match ReloadableClient::new(&at, first, builder, tls, config.auth.clone()) {
+        Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::error!(source = %ctx.name, error = %e, "building the scrape client; the source does not run");
             ctx.metrics
@@ -92,12 +95,25 @@ pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
                     _ = tick.tick() => {}
                     _ = ctx.stop.cancelled() => return,
                 }
-                let samples = scrape(&ctx, &client, &target, &config, &mut was_up).await;
+                let samples = scrape(&ctx, &client.current(), &target, &config, &mut was_up).await;
                 queue(&ctx, &tx, samples);
             }
         });
     }
     drop(tx);
+    // SIGHUP: the source's token, password and TLS files are re-read.
+    let (mut reload, stop) = (ctx.reload.clone(), ctx.stop.clone());
+    reload.mark_unchanged();
+    scrapers.spawn(async move {
+        loop {
+            tokio::select! {
+                r = reload.changed() => if r.is_err() { return },
+                _ = stop.cancelled() => return,
+            }
+            let client = Arc::clone(&client);
+            let _ = tokio::task::spawn_blocking(move || client.reload()).await;
+        }
+    });
     ship(&ctx, rx).await;
     scrapers.shutdown().await;
 }
