@@ -84,7 +84,14 @@ impl Fixture {
     }
 }
 
-fn write_config(path: &Path, dir: &Path, mtls: u16, acls: &str) {
+/// The fixture's HTTP listener: plain, no authentication.
+const PLAIN_HTTP: &str = "{ listen: 127.0.0.1:0 }";
+/// The fixture's mapping rules: `CN=writer` is `User:writer`.
+const CN_RULES: &str = "RULE:^CN=(.*)$/$1/,DEFAULT";
+
+/// The fixture's config: `http` is the YAML of `collector.http`, `rules`
+/// `collector.kafka.ssl_principal_mapping_rules`.
+fn write_config(path: &Path, dir: &Path, mtls: u16, acls: &str, http: &str, rules: &str) {
     let c = |f: &str| dir.join("certs").join(f).display().to_string();
     std::fs::write(
         path,
@@ -92,9 +99,9 @@ fn write_config(path: &Path, dir: &Path, mtls: u16, acls: &str) {
             "collector:
   data_dir: {data}
   groups: {{ initial_rebalance_delay: 0s }}
-  http: {{ listen: 127.0.0.1:0 }}
+  http: {http}
 {acls}  kafka:
-    ssl_principal_mapping_rules: 'RULE:^CN=(.*)$/$1/,DEFAULT'
+    ssl_principal_mapping_rules: '{rules}'
     listeners:
       - {{ name: plain, listen: 127.0.0.1:0 }}
       - name: mtls
@@ -113,15 +120,25 @@ fn write_config(path: &Path, dir: &Path, mtls: u16, acls: &str) {
 }
 
 fn start_fixture() -> Fixture {
+    start_fixture_with(|_| PLAIN_HTTP.to_owned(), CN_RULES)
+}
+
+/// The fixture with `collector.http` from `http` (given the certificates'
+/// directory) and `rules` for the Kafka listeners.
+fn start_fixture_with(http: impl Fn(&Path) -> String, rules: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    tls_init(
-        &dir.path().join("certs"),
-        "localhost,127.0.0.1",
-        "writer,reader,admin",
-    );
+    let certs = dir.path().join("certs");
+    tls_init(&certs, "localhost,127.0.0.1", "writer,reader,admin");
     let mtls_port = free_port();
     let config = dir.path().join("collector.yaml");
-    write_config(&config, dir.path(), mtls_port, &acls(""));
+    write_config(
+        &config,
+        dir.path(),
+        mtls_port,
+        &acls(""),
+        &http(&certs),
+        rules,
+    );
     let (child, log, http, kafka) = start(&config);
     Fixture {
         plain: kafka["plain"],
@@ -276,6 +293,8 @@ fn kcat_is_refused_what_no_acl_allows_until_a_sighup_grants_it() {
         f.dir.path(),
         f.mtls_port,
         &acls("    - { principal: 'User:reader', resource: topic, name: logs-kcat, operations: [write] }\n"),
+        PLAIN_HTTP,
+        CN_RULES,
     );
     f.sighup();
     f.wait_log("ACLs in force");
@@ -665,5 +684,92 @@ fn http_tokens_are_checked_against_the_same_acls() {
         "db1's append after the reload",
         Duration::from_secs(20),
         || request("POST", records, &db1).0 == 200,
+    );
+}
+
+#[test]
+fn a_client_certificate_is_one_principal_on_kafka_and_http() {
+    // Only the Kafka listeners' rules are set: HTTP takes them, so
+    // CN=writer is User:writer on both ports and the same ACLs apply.
+    let https = |auth: &'static str| {
+        move |certs: &Path| {
+            let c = |f: &str| certs.join(f).display().to_string();
+            format!(
+                "\n    listen: 127.0.0.1:0\n    tls: {{ cert_file: {}, key_file: {}, ca_file: {}, client_auth: required }}\n    auth: {{ required: true{auth} }}",
+                c("server.pem"),
+                c("server.key"),
+                c("ca.pem"),
+            )
+        }
+    };
+    let f = start_fixture_with(https(""), "RULE:^CN=(.*)$/$1/");
+    let out = f.kcat_as("writer", &["-P", "-t", "logs-both"], "from kafka\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = |f_: &str| f.certs().join(f_).display().to_string();
+    let post = |user: &str| {
+        crate::tls::curl(&[
+            "--cacert",
+            &c("ca.pem"),
+            "--cert",
+            &c(&format!("{user}.pem")),
+            "--key",
+            &c(&format!("{user}.key")),
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            "{\"msg\":\"from http\"}\n",
+            &format!(
+                "https://localhost:{}/v1/topics/logs-both/records",
+                f.http.port()
+            ),
+        ])
+    };
+    let (code, body) = post("writer");
+    assert_eq!(code, 200, "{body}");
+    // reader may read logs-*, not write it, whichever port it comes in by.
+    let (code, body) = post("reader");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("topic_authorization_failed"), "{body}");
+    let out = f.kcat_as("reader", &["-P", "-t", "logs-both"], "c\n");
+    assert!(
+        stderr(&out).contains("Topic authorization failed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.kcat_as(
+        "reader",
+        &["-C", "-t", "logs-both", "-o", "beginning", "-e", "-q"],
+        "",
+    );
+    assert_eq!(
+        stdout(&out),
+        "from kafka\n{\"msg\":\"from http\"}\n",
+        "{}",
+        stderr(&out)
+    );
+
+    // New Kafka rules on SIGHUP: HTTP follows them (CN=writer is now
+    // User:WRITER, whom no rule names).
+    let rewrite = |http: &str, rules: &str| {
+        write_config(&f.config, f.dir.path(), f.mtls_port, &acls(""), http, rules);
+        f.sighup();
+        f.wait_log("ACLs in force");
+    };
+    rewrite(&https("")(&f.certs()), "RULE:^CN=(.*)$/$1/U");
+    let (code, body) = post("writer");
+    assert_eq!(code, 403, "{body}");
+
+    // HTTP's own rules still win when set.
+    rewrite(
+        &https(", ssl_principal_mapping_rules: 'RULE:^CN=(.*)$/$1/'")(&f.certs()),
+        "RULE:^CN=(.*)$/$1/U",
+    );
+    let (code, body) = post("writer");
+    assert_eq!(code, 200, "{body}");
+    let out = f.kcat_as("writer", &["-P", "-t", "logs-both"], "d\n");
+    assert!(
+        stderr(&out).contains("Topic authorization failed"),
+        "{}",
+        stderr(&out)
     );
 }

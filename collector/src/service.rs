@@ -94,6 +94,7 @@ pub async fn run_with_reload(
 
     let http_auth = Arc::new(HttpAuth::new(
         config.http.auth.as_ref(),
+        &config.kafka.ssl_principal_mapping_rules,
         metrics.security.clone(),
     )?);
 
@@ -244,10 +245,15 @@ pub async fn run_with_reload(
 /// rules in force, for Kafka requests and HTTP ones alike; invalid ones
 /// keep the previous rules.
 fn reload_access(next: &CollectorConfig, broker: &Broker, http_auth: &HttpAuth) {
-    match next.access() {
-        Ok((authorizer, mapper)) => {
+    let http_mapper = crate::http::auth::http_principal_mapper(
+        next.http.auth.as_ref(),
+        &next.kafka.ssl_principal_mapping_rules,
+    );
+    match next.access().and_then(|access| Ok((access, http_mapper?))) {
+        Ok(((authorizer, mapper), http_mapper)) => {
             log_access(&authorizer);
             http_auth.set_authorizer(authorizer.clone());
+            http_auth.set_mapper(http_mapper);
             broker.access.replace(authorizer, mapper);
             broker.metrics.security.acl_reload(true);
         }

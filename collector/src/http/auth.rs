@@ -64,9 +64,27 @@ pub struct HttpAuthConfig {
     #[serde(default)]
     pub protect_metrics: bool,
     /// Kafka's `ssl.principal.mapping.rules`, from a client certificate's
-    /// subject to a principal name. Default `DEFAULT` (the whole subject).
+    /// subject to a principal name. Default: the Kafka listeners' rules
+    /// (`collector.kafka.ssl_principal_mapping_rules`, itself `DEFAULT`
+    /// when unset), so one certificate is one principal on both ports and
+    /// the same ACLs apply to it. Reloaded on SIGHUP.
     #[serde(default)]
     pub ssl_principal_mapping_rules: Option<String>,
+}
+
+/// The mapping rules HTTP requests use: `collector.http.auth`'s when set,
+/// else the Kafka listeners' (`kafka_rules`). Errors name the key the
+/// rules came from.
+pub fn http_principal_mapper(
+    config: Option<&HttpAuthConfig>,
+    kafka_rules: &str,
+) -> Result<PrincipalMapper, String> {
+    match config.and_then(|c| c.ssl_principal_mapping_rules.as_deref()) {
+        Some(rules) => PrincipalMapper::parse(rules)
+            .map_err(|e| format!("collector.http.auth.ssl_principal_mapping_rules: {e}")),
+        None => PrincipalMapper::parse(kafka_rules)
+            .map_err(|e| format!("collector.kafka.ssl_principal_mapping_rules: {e}")),
+    }
 }
 
 impl HttpAuthConfig {
@@ -125,23 +143,22 @@ pub struct HttpAuth {
     protect_metrics: bool,
     tokens_file: Option<PathBuf>,
     tokens: ArcSwap<TokenStore>,
-    mapper: PrincipalMapper,
+    mapper: ArcSwap<PrincipalMapper>,
     authorizer: ArcSwap<Authorizer>,
     metrics: SecurityMetrics,
 }
 
 impl HttpAuth {
-    /// Reads the tokens file; a failure is a start-up error.
+    /// Reads the tokens file; a failure is a start-up error. `kafka_rules`
+    /// (`collector.kafka.ssl_principal_mapping_rules`) map certificates
+    /// unless `config` has rules of its own.
     pub fn new(
         config: Option<&HttpAuthConfig>,
+        kafka_rules: &str,
         metrics: SecurityMetrics,
     ) -> Result<HttpAuth, String> {
         let c = config.cloned().unwrap_or_default();
-        let mapper = match &c.ssl_principal_mapping_rules {
-            Some(rules) => PrincipalMapper::parse(rules)
-                .map_err(|e| format!("collector.http.auth.ssl_principal_mapping_rules: {e}"))?,
-            None => PrincipalMapper::default(),
-        };
+        let mapper = http_principal_mapper(config, kafka_rules)?;
         let tokens = match &c.tokens_file {
             Some(path) => TokenStore::load(path)
                 .map_err(|e| format!("collector.http.auth.tokens_file: {e}"))?,
@@ -153,7 +170,7 @@ impl HttpAuth {
             protect_metrics: c.protect_metrics,
             tokens_file: c.tokens_file,
             tokens: ArcSwap::from_pointee(tokens),
-            mapper,
+            mapper: ArcSwap::from_pointee(mapper),
             authorizer: ArcSwap::from_pointee(Authorizer::default()),
             metrics,
         })
@@ -162,7 +179,7 @@ impl HttpAuth {
     /// No authentication: every request is anonymous (or its
     /// certificate's subject).
     pub fn disabled(metrics: SecurityMetrics) -> HttpAuth {
-        HttpAuth::new(None, metrics).expect("no files to read")
+        HttpAuth::new(None, "DEFAULT", metrics).expect("no files to read")
     }
 
     pub fn protect_metrics(&self) -> bool {
@@ -179,6 +196,12 @@ impl HttpAuth {
         let count = store.principals().iter().map(|(_, n)| n).sum();
         self.tokens.store(Arc::new(store));
         Ok(Some(count))
+    }
+
+    /// Replaces the principal mapping rules (SIGHUP; see
+    /// [`http_principal_mapper`]); requests from now on use them.
+    pub fn set_mapper(&self, mapper: PrincipalMapper) {
+        self.mapper.store(Arc::new(mapper));
     }
 
     /// Replaces the ACLs HTTP requests are checked against
@@ -229,7 +252,7 @@ impl HttpAuth {
             .and_then(|p| p.client_certificates.as_ref())
             .and_then(|chain| chain.first())
         {
-            return match self.mapper.principal_for_certificate(leaf) {
+            return match self.mapper.load().principal_for_certificate(leaf) {
                 Ok(principal) => Ok(Authenticated {
                     principal,
                     mechanism: Mechanism::Mtls,
@@ -392,7 +415,11 @@ mod tests {
             ..config
         };
         let metrics = crate::metrics::Metrics::new().security.clone();
-        (HttpAuth::new(Some(&config), metrics).unwrap(), dir, token)
+        (
+            HttpAuth::new(Some(&config), "DEFAULT", metrics).unwrap(),
+            dir,
+            token,
+        )
     }
 
     fn header(v: &str) -> HeaderValue {
@@ -446,6 +473,60 @@ mod tests {
         assert_eq!(
             off.authenticate(None, Some(&header("Bearer x"))).unwrap(),
             anonymous()
+        );
+    }
+
+    #[test]
+    fn certificates_map_with_the_kafka_rules_unless_http_has_its_own() {
+        // Subject CN=app,OU=eng,O=acme,C=US.
+        let cert = include_bytes!("../auth/testdata/plain.der");
+        let peer = HttpPeer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            client_certificates: Some(Arc::new(vec![rustls_pki_types::CertificateDer::from(
+                cert.to_vec(),
+            )])),
+        };
+        let metrics = || crate::metrics::Metrics::new().security.clone();
+        let kafka = "RULE:^CN=([^,]+),OU=([^,]+).*$/$2-$1/U";
+        let principal = |auth: &HttpAuth| auth.authenticate(Some(&peer), None).unwrap().principal;
+
+        // Unset: the Kafka rules, with or without an auth block.
+        let inherits = HttpAuthConfig {
+            required: Some(true),
+            ..HttpAuthConfig::default()
+        };
+        for config in [None, Some(&inherits)] {
+            let auth = HttpAuth::new(config, kafka, metrics()).unwrap();
+            assert_eq!(principal(&auth), Principal::user("ENG-APP"));
+        }
+        // Set: its own.
+        let own = HttpAuthConfig {
+            ssl_principal_mapping_rules: Some("RULE:^CN=([^,]+),.*$/$1/".into()),
+            ..inherits.clone()
+        };
+        let auth = HttpAuth::new(Some(&own), kafka, metrics()).unwrap();
+        assert_eq!(principal(&auth), Principal::user("app"));
+        // A reload swaps them.
+        auth.set_mapper(http_principal_mapper(Some(&inherits), "DEFAULT").unwrap());
+        assert_eq!(
+            principal(&auth),
+            Principal::user("CN=app,OU=eng,O=acme,C=US")
+        );
+
+        // Bad rules are reported under the key they came from.
+        let e = http_principal_mapper(Some(&inherits), "RULE:(/x").unwrap_err();
+        assert!(
+            e.starts_with("collector.kafka.ssl_principal_mapping_rules"),
+            "{e}"
+        );
+        let bad = HttpAuthConfig {
+            ssl_principal_mapping_rules: Some("RULE:(/x".into()),
+            ..HttpAuthConfig::default()
+        };
+        let e = http_principal_mapper(Some(&bad), "DEFAULT").unwrap_err();
+        assert!(
+            e.starts_with("collector.http.auth.ssl_principal_mapping_rules"),
+            "{e}"
         );
     }
 
