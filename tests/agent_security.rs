@@ -3,7 +3,7 @@
 //! and basic auth (its own `--web.config.file`), and the librdkafka build
 //! (Kafka sink, CLI) taking `ssl`/`sasl_ssl` and every SASL mechanism we
 //! document. Secrets given in files or `${ENV}` must not show in any log,
-//! `validate` output or error.
+//! `validate` output or error; a scrape password rotates on SIGHUP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -381,5 +381,68 @@ fn the_kafka_sink_starts_with_sasl_ssl_and_keeps_secrets_out_of_output() {
     );
     for l in &lines {
         assert!(!l.contains(secret), "{l}");
+    }
+}
+
+/// `web.yml` of [`start_secured_exporter`] with `password` as the user
+/// `scraper`'s (the exporter reads it at every request).
+fn set_exporter_password(dir: &Path, password: &str) {
+    let hash = bcrypt::hash(password, 4).unwrap();
+    let web = dir.join("web.yml");
+    let text = std::fs::read_to_string(&web).unwrap();
+    let (head, _) = text.split_once("basic_auth_users:").unwrap();
+    std::fs::write(
+        &web,
+        format!("{head}basic_auth_users:\n  scraper: '{hash}'\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_scrape_password_rotates_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let (first, second) = ("pw-41c7d0-first", "pw-9a2e55-second");
+    let exporter = start_secured_exporter(dir.path(), &pki, first);
+    let target = format!("https://127.0.0.1:{}/metrics", exporter.1);
+    let collector = start_collector(dir.path());
+    let password_file = dir.path().join("scrape-password");
+    std::fs::write(&password_file, format!("{first}\n")).unwrap();
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "agent:\n  data_dir: {}\n  http:\n    listen: 127.0.0.1:0\n  sources:\n    secured:\n      type: prometheus_scrape\n      targets: [\"{target}\"]\n      interval: 300ms\n      timeout: 250ms\n      topic: metrics\n      tls: {{ca_file: {}, cert_file: {}, key_file: {}}}\n      auth: {{username: scraper, password_file: {}}}\n  sink:\n    type: collector\n    url: http://{}\n",
+            dir.path().join("agent-data").display(),
+            pki.ca.display(),
+            pki.client_cert.display(),
+            pki.client_key.display(),
+            password_file.display(),
+            collector.http
+        ),
+    )
+    .unwrap();
+    let agent = start_agent(&config);
+    let bootstrap = collector.kafka.to_string();
+    let up_is = |want: f64, what: &str| {
+        wait_for(what, Duration::from_secs(30), || {
+            up_by_job(&bootstrap, "metrics").0.get("secured") == Some(&want)
+        })
+    };
+    up_is(1.0, "scrapes with the first password");
+    // The exporter moves to the second password: scrapes fail...
+    set_exporter_password(dir.path(), second);
+    up_is(0.0, "scrapes refused with the first password");
+    // ...until the agent is given it and told to re-read.
+    std::fs::write(&password_file, format!("{second}\n")).unwrap();
+    agent.hangup();
+    agent.wait_log("agent.sources.secured: TLS files and credentials re-read");
+    up_is(1.0, "scrapes with the second password");
+
+    let log: Vec<String> = agent.log.try_iter().collect();
+    let m = agent.metrics();
+    for pw in [first, second] {
+        assert!(!m.contains(pw));
+        assert!(log.iter().all(|l| !l.contains(pw)), "{log:#?}");
     }
 }
