@@ -1,5 +1,6 @@
 //! `logship validate --config FILE`: the real binary accepts every shipped
-//! config, and points at the file, line and column of what is wrong.
+//! config, and points at the file, line and column of what is wrong (or,
+//! inside the sink's block, names the key).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -96,4 +97,52 @@ fn validate_interpolates_the_environment() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:", config.display())), "{err}");
     assert!(err.contains("invalid duration"), "{err}");
+}
+
+#[test]
+fn validate_takes_an_ip_address_as_the_sinks_local_address_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.yaml");
+    let write = |local: &str| {
+        std::fs::write(
+            &config,
+            format!("agent:\n  sources:\n    app: {{ type: file, include: [/var/log/app.log], topic: app }}\n  sink:\n    type: collector\n    url: http://127.0.0.2:8080\n    local_address: {local}\n"),
+        )
+        .unwrap()
+    };
+    for good in ["127.0.0.3", "\"fd00::5\""] {
+        write(good);
+        let out = validate(&config, &[]);
+        assert!(out.status.success(), "{good}: {out:?}");
+    }
+    for bad in ["agent-1.example.com", "127.0.0.3:0", "10.0.0"] {
+        write(bad);
+        let out = validate(&config, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(
+            err.contains(&format!(
+                "agent.sink.local_address: {bad:?} is not an IP address"
+            )),
+            "{bad}: {err}"
+        );
+    }
+    // An IP address, but not one of this host's (TEST-NET-1): the agent
+    // refuses to start rather than fail every connection.
+    std::fs::write(
+        &config,
+        format!("agent:\n  data_dir: {}\n  http: {{ listen: 127.0.0.1:0 }}\n  sources:\n    app: {{ type: file, include: [/var/log/app.log], topic: app }}\n  sink:\n    type: collector\n    url: http://127.0.0.2:8080\n    local_address: 192.0.2.1\n", dir.path().join("data").display()),
+    )
+    .unwrap();
+    let mut run = Command::new(LOGSHIP);
+    run.args(["run", "--config"]).arg(&config);
+    let out = crate::util::run_bounded(run, "logship run", "", std::time::Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "agent.sink.local_address 192.0.2.1: not an address this host can connect from"
+        ),
+        "{err}"
+    );
 }

@@ -5,7 +5,9 @@
 //! is a home directory of its own; `scp HOST:PATH` between them is a shim
 //! that copies from HOST's home. The lines the README writes to the agent's
 //! log file must come back, exactly once, from the README's kcat command
-//! over `sasl_ssl` with SCRAM-SHA-512.
+//! over `sasl_ssl` with SCRAM-SHA-512, and the collector's HTTPS
+//! connections must all come from the agent's address (its
+//! `local_address`), as the kernel's socket table shows.
 //!
 //! Blocks are marked with an HTML comment on the line before their fence:
 //! `<!-- walkthrough:ROLE[:background] -->`, ROLE being `both` (the
@@ -17,6 +19,7 @@
 
 use crate::util::{run_bounded, spawn_logged, LOGSHIP};
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -245,6 +248,28 @@ done
 exec cp "${args[@]}"
 "#;
 
+/// The peers of the established TCP connections whose local end is
+/// `local`: for a listening address, the clients it accepted. Read from
+/// /proc/net/tcp, every IPv4 socket of this network namespace (addresses
+/// as the kernel holds them, in memory order; ports in hex).
+fn peers_of(local: SocketAddrV4) -> Vec<Ipv4Addr> {
+    const ESTABLISHED: &str = "01";
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let addr = |hex: &str| -> SocketAddrV4 {
+        let (ip, port) = hex.split_once(':').unwrap();
+        let ip = u32::from_str_radix(ip, 16).unwrap();
+        let port = u16::from_str_radix(port, 16).unwrap();
+        SocketAddrV4::new(Ipv4Addr::from(ip.to_ne_bytes()), port)
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f[3] == ESTABLISHED && addr(f[1]) == local).then(|| *addr(f[2]).ip())
+        })
+        .collect()
+}
+
 fn listening_addr(lines: &[String], what: &str) -> String {
     let line = lines
         .iter()
@@ -375,6 +400,28 @@ fn readme_deploy_walkthrough_on_two_addresses() {
     }
 
     assert!(read_back, "no reader block ran");
+
+    // The agent's connections reach the collector from the agent's address
+    // (without local_address the kernel picks 127.0.0.1). A connection
+    // idle long enough is closed; a new line makes the agent open one.
+    let https = SocketAddrV4::new(COLLECTOR_IP.parse().unwrap(), ports["HTTPS_PORT"]);
+    let deadline = Instant::now() + LIMIT;
+    let mut nudge = Instant::now();
+    let peers = loop {
+        let peers = peers_of(https);
+        if !peers.is_empty() {
+            break peers;
+        }
+        assert!(Instant::now() < deadline, "no connection to {https}");
+        if nudge.elapsed() > Duration::from_secs(2) {
+            let log = hosts.home(AGENT_IP).join("logship/logs/app.log");
+            crate::util::append(&log, "one more line\n");
+            nudge = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let agent: Ipv4Addr = AGENT_IP.parse().unwrap();
+    assert!(peers.iter().all(|p| *p == agent), "{peers:?}");
     eprintln!("[walkthrough] whole walkthrough {:?}", started.elapsed());
     drop(background);
 }

@@ -2,7 +2,7 @@
 //! unknown keys, checked further by [`AgentConfig::validate`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -413,6 +413,12 @@ pub struct CollectorSinkConfig {
     /// on SIGHUP (rotation without a restart).
     #[serde(default)]
     pub auth: Option<TokenAuthConfig>,
+    /// The source address of connections to the collector (Fluent Bit's
+    /// `net.source_address`): an IP address of this host, e.g. the one a
+    /// firewall rule or the collector's per-address limits expect on a
+    /// host with several. Default: the one the route picks.
+    #[serde(default, deserialize_with = "ip_address")]
+    pub local_address: Option<IpAddr>,
     #[serde(default)]
     pub batch: BatchConfig,
     #[serde(default = "default_compression")]
@@ -668,6 +674,17 @@ fn default_true() -> bool {
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./agent-data")
 }
+/// An IP address, and nothing else: a host name or `host:port` is refused
+/// with what was written (addresses are not secrets).
+fn ip_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "agent.sink.local_address: {text:?} is not an IP address (e.g. 10.0.0.5 or fd00::5; no host name, no port)"
+        ))
+    })
+}
+
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8686))
 }

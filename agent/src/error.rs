@@ -197,6 +197,11 @@ pub enum ClientSetupError {
     SecretFile { key: String, error: SecretFileError },
     #[error("{at}.auth: the credentials hold characters an HTTP header cannot")]
     HeaderValue { at: String },
+    #[error("agent.sink.local_address {addr}: not an address this host can connect from: {error}")]
+    LocalAddress {
+        addr: std::net::IpAddr,
+        error: io::Error,
+    },
     #[error("{at}: building the HTTP client: {error}")]
     HttpClient { at: String, error: reqwest::Error },
     /// librdkafka refused a property. `reason` is its message, left out

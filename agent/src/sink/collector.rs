@@ -14,6 +14,8 @@
 //! takes the client of the moment, so a rotated token is used from the next
 //! attempt on.
 //!
+//! With `local_address`, connections leave from that address of this host.
+//!
 //! Retries: connection errors (TLS handshakes included), timeouts, 401 and
 //! 403 (credentials the collector refuses), 429 and 5xx are retried with
 //! exponential backoff and full jitter, forever (the agent's backpressure
@@ -58,11 +60,19 @@ impl CollectorSink {
         shutdown: CancellationToken,
     ) -> Result<CollectorSink, ClientSetupError> {
         let timeout = config.timeout;
+        let local_address = config.local_address;
+        if let Some(addr) = local_address {
+            // An address this host does not have would fail every
+            // connection, retried forever: refuse it at start instead.
+            std::net::TcpListener::bind((addr, 0))
+                .map_err(|error| ClientSetupError::LocalAddress { addr, error })?;
+        }
         let builder = move || {
             reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
                 .pool_max_idle_per_host(64)
+                .local_address(local_address)
         };
         let auth = config
             .auth
