@@ -548,6 +548,13 @@ fn an_agent_rotates_its_token_on_sighup_and_ships_every_line_once() {
             && refused.contains("is empty"),
         "{refused}"
     );
+    // Counted too (just after the log line).
+    wait_for("the failed reload counted", Duration::from_secs(20), || {
+        metric(
+            &agent.metrics(),
+            "logship_agent_errors_total{kind=\"credentials\"}",
+        ) == Some(1.0)
+    });
     append(&log_file, &numbered(4000, 5000));
     delivered(5000);
 

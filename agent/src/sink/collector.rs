@@ -91,9 +91,16 @@ impl CollectorSink {
     }
 
     /// Re-reads the TLS files and the token file (SIGHUP); keeps the ones
-    /// in use when one cannot be read. Blocking (reads files).
+    /// in use when one cannot be read (counted). Blocking (reads files).
     pub fn reload_credentials(&self) -> bool {
-        self.client.reload()
+        let ok = self.client.reload();
+        if !ok {
+            self.metrics
+                .errors
+                .with_label_values(&["credentials"])
+                .inc();
+        }
+        ok
     }
 
     /// Appends one encoded batch; retries until it is acknowledged, refused

@@ -103,7 +103,7 @@ pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
     drop(tx);
     // SIGHUP: the source's token, password and TLS files are re-read.
     let (mut reload, stop) = (ctx.reload.clone(), ctx.stop.clone());
-    reload.mark_unchanged();
+    let metrics = ctx.metrics.clone();
     scrapers.spawn(async move {
         loop {
             tokio::select! {
@@ -111,7 +111,9 @@ pub async fn run_scrape(ctx: Arc<MetricsCtx>, config: ScrapeSourceConfig) {
                 _ = stop.cancelled() => return,
             }
             let client = Arc::clone(&client);
-            let _ = tokio::task::spawn_blocking(move || client.reload()).await;
+            if let Ok(false) = tokio::task::spawn_blocking(move || client.reload()).await {
+                metrics.errors.with_label_values(&["credentials"]).inc();
+            }
         }
     });
     ship(&ctx, rx).await;
