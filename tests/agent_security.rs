@@ -436,10 +436,21 @@ fn a_scrape_password_rotates_on_sighup() {
     // ...until the agent is given it and told to re-read.
     std::fs::write(&password_file, format!("{second}\n")).unwrap();
     agent.hangup();
-    agent.wait_log("agent.sources.secured: TLS files and credentials re-read");
+    let mut log = Vec::new();
+    loop {
+        let line = agent
+            .log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no credentials re-read line");
+        let done = line.contains("agent.sources.secured: TLS files and credentials re-read");
+        log.push(line);
+        if done {
+            break;
+        }
+    }
     up_is(1.0, "scrapes with the second password");
 
-    let log: Vec<String> = agent.log.try_iter().collect();
+    log.extend(agent.log.try_iter());
     let m = agent.metrics();
     for pw in [first, second] {
         assert!(!m.contains(pw));
