@@ -298,6 +298,13 @@ fn protected_metrics_and_the_connection_cap() {
     assert!(metric(&page, "logship_collector_http_connections").unwrap() >= 1.0);
 }
 
+/// [`secure_collector_config`] on free ports, started; and its HTTPS port.
+fn start_secure_collector(dir: &Path, pki: &TestPki, tokens: &Path) -> (Running, u16) {
+    let (http, kafka) = (free_port(), free_port());
+    let config = secure_collector_config(dir, pki, tokens, http, kafka);
+    (start_logship(&config), http)
+}
+
 /// A collector with HTTPS requiring a client certificate from `pki` and a
 /// bearer token from `tokens`, the Kafka port plaintext (for reading back).
 pub fn secure_collector_config(
@@ -369,17 +376,10 @@ fn an_agent_refused_for_its_ca_or_token_delivers_nothing_then_everything_once() 
     let token_file = dir.path().join("agent.token");
     let wrong = "lst_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
     std::fs::write(&token_file, format!("{wrong}\n")).unwrap();
-    let (http, kafka) = (free_port(), free_port());
-    let collector = start_logship(&secure_collector_config(
-        dir.path(),
-        &pki,
-        &tokens,
-        http,
-        kafka,
-    ));
+    let (collector, http) = start_secure_collector(dir.path(), &pki, &tokens);
     let mut collector_log = Vec::new();
     let config = agent_config(dir.path(), collector.http, "");
-    let lines: String = (0..2000).map(|i| format!("line {i:05}\n")).collect();
+    let lines = numbered(0, 2000);
     append(&dir.path().join("logs/app.log"), &lines);
     let auth_failures = |agent: &crate::agent_files::Agent, reason: &str| {
         metric(
@@ -471,14 +471,7 @@ fn an_agent_rotates_its_token_on_sighup_and_ships_every_line_once() {
     let old = mint_token(&tokens, "agent-a");
     let token_file = dir.path().join("agent.token");
     std::fs::write(&token_file, format!("{old}\n")).unwrap();
-    let (http, kafka) = (free_port(), free_port());
-    let collector = start_logship(&secure_collector_config(
-        dir.path(),
-        &pki,
-        &tokens,
-        http,
-        kafka,
-    ));
+    let (collector, http) = start_secure_collector(dir.path(), &pki, &tokens);
     let config = agent_config(dir.path(), collector.http, "");
     use_https_sink(&config, http, &pki.ca, &pki, &token_file);
     let log_file = dir.path().join("logs/app.log");
