@@ -33,7 +33,6 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 RECORDS=${RECORDS:-500000}
 if [ "${QUICK:-0}" = 1 ]; then REPS=1; RECORDS=20000; fi
-CP=$(cat .ci/java/classpath.txt)
 
 if [ -n "${BIN_DIR:-}" ]; then
   BIN=$(cd "$BIN_DIR" && pwd)
@@ -47,44 +46,7 @@ trap 'pkill -P $$ || true; [ -n "${KEEP_DIR:-}" ] && mkdir -p "$KEEP_DIR" && cp 
 
 LOGSHIP=127.0.0.1:19392
 KAFKA=127.0.0.1:19492
-printf 'status = warn\nappender.out.type = Console\nappender.out.target = SYSTEM_ERR\nappender.out.name = out\nappender.out.layout.type = PatternLayout\nappender.out.layout.pattern = [%%d] %%p %%m (%%c)%%n\nrootLogger.level = warn\nrootLogger.appenderRef.out.ref = out\n' > "$work/tools-log4j2.properties"
-printf 'status = warn\nappender.out.type = File\nappender.out.fileName = %s\nappender.out.name = out\nappender.out.layout.type = PatternLayout\nappender.out.layout.pattern = [%%d] %%p %%m (%%c)%%n\nrootLogger.level = info\nrootLogger.appenderRef.out.ref = out\n' "$work/kafka.log" > "$work/kafka-log4j2.properties"
-jtool() { java -Xmx512m -Dlog4j2.configurationFile="$work/tools-log4j2.properties" -cp "$CP" "$@"; }
-
-start_kafka() {
-  rm -rf "$work/kdata" "$work/kafka.log"
-  cat > "$work/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:19493
-listeners=PLAINTEXT://$KAFKA,CONTROLLER://127.0.0.1:19493
-advertised.listeners=PLAINTEXT://$KAFKA
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$work/kdata
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-PROPS
-  jtool kafka.tools.StorageTool format -t bG9nc2hpcC1iZW5jaDAwMQ -c "$work/server.properties" > /dev/null
-  java -Xmx1g -Xms1g -Dlog4j2.configurationFile="$work/kafka-log4j2.properties" -cp "$CP" \
-    kafka.Kafka "$work/server.properties" > /dev/null 2>> "$work/kafka-stderr.log" &
-  KAFKA_PID=$!
-  for _ in $(seq 1200); do
-    grep -q "Kafka Server started" "$work/kafka.log" 2> /dev/null && return
-    kill -0 "$KAFKA_PID" 2> /dev/null || break
-    sleep 0.1
-  done
-  echo "Kafka did not start" >&2; tail -n 20 "$work/kafka.log" "$work/kafka-stderr.log" >&2; exit 1
-}
-
-stop_kafka() {
-  KAFKA_RSS_KB=$(peak_rss_kb "$KAFKA_PID")
-  kill "$KAFKA_PID"; wait "$KAFKA_PID" || true
-}
+kafka_init
 
 # utime + stime of process $1, in clock ticks (1/$TCK s).
 TCK=$(getconf CLK_TCK)
@@ -145,7 +107,7 @@ run_logship() {
 }
 
 run_kafka() { # the two topics' order alternates with the repetition
-  start_kafka
+  start_kafka "$KAFKA"
   BROKER_PID=$KAFKA_PID
   warmup "$KAFKA"
   if [ $((rep % 2)) = 1 ]; then

@@ -6,7 +6,19 @@
 #            rdkafka producer (1 KiB records, acks=all) then consumer on the
 #            plaintext listener and on the ssl one; records/s, and the
 #            collector's CPU seconds per GB of records (from /proc, around each
-#            produce and each consume).
+#            produce and each consume). Both also give the client's CPU
+#            seconds (user+sys of logship-bench) per GB.
+#   apache   the reference for kafka: one Apache Kafka 4.4 node (KRaft, from
+#            the jars in .ci/java/classpath.txt, as bench/apache-kafka.sh
+#            starts it) with a PLAINTEXT and an SSL listener (the same
+#            server certificate and key; Java's PEM key store), the same
+#            producer and consumer runs on both listeners, on two topics: one
+#            at Kafka's defaults (it acknowledges before any fsync) and one
+#            with flush.messages=1 (fsync before the ack, as the collector);
+#            records/s, and Kafka's CPU seconds per GB. Kafka runs TLS
+#            itself (the JDK's), so what its ratio shows that the collector's
+#            does not is the share of the client's own TLS cost. Not in the
+#            default SCENARIOS (it needs java and the jars .ci/setup installs).
 #   agent    bench/agent.sh with CODECS="gzip mtls-gzip" (ALTERNATE=1): the
 #            agent end to end over plain http and over https + mutual TLS.
 #   connect  logship-bench tls-connect: new connections per second, each
@@ -24,6 +36,7 @@
 #
 #   bash bench/tls.sh                # REPS=3, release build
 #   SMOKE=1 bash bench/tls.sh        # tiny and fast (CI, debug build)
+#   SCENARIOS="kafka apache" bash bench/tls.sh   # logship and Apache Kafka
 # Environment (full / smoke): REPS 3/1; RECORDS 500000/5000 (1 KiB);
 # SIZE_MIB 256/2 (agent file); CONN_SECONDS 10/1; CONN_THREADS 8/2;
 # CLIENTS 1000/50; SCENARIOS "kafka agent connect scram"; BIN_DIR (use these
@@ -32,6 +45,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
+# Apache Kafka's start and stop (its start_collector, stop_collector and
+# field are replaced below by this script's own).
+. bench/kafka-lib.sh
 
 SMOKE=${SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then
@@ -70,9 +86,16 @@ SSL=127.0.0.1:19593
 SASL=127.0.0.1:19594
 SASL_SSL=127.0.0.1:19595
 CHTTP=127.0.0.1:19580
+KPLAIN=127.0.0.1:19892 # Apache Kafka; its controller on 19893
+KSSL=127.0.0.1:19894
 
 log() { echo "$*" >&2; }
-fail() { log "FAIL: $*"; [ -f "$work/collector.log" ] && tail -n 20 "$work/collector.log" >&2; exit 1; }
+fail() {
+  log "FAIL: $*"
+  [ -f "$work/collector.log" ] && tail -n 20 "$work/collector.log" >&2
+  [ -f "$work/kafka.log" ] && tail -n 20 "$work/kafka.log" >&2
+  exit 1
+}
 field() { sed -n "s/\(^\|.* \)$1=\([0-9.]*\).*/\2/p" | head -n1; }
 cpu_s() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / t }' "/proc/$1/stat"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -80,6 +103,17 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 results="$work/results.tsv" # rep scenario key value
 : > "$results"
 put() { printf '%s\t%s\t%s\t%s\n' "$rep" "$1" "$2" "$3" >> "$results"; }
+# Runs logship-bench ARGS; OUT is its output, CLIENT_CPU its CPU seconds
+# (user+sys, all its threads).
+bench() {
+  local TIMEFORMAT='%U %S'
+  { time "$BIN/logship-bench" "$@" > "$work/bench.out" 2> "$work/bench.err"; } 2> "$work/bench.time" ||
+    { cat "$work/bench.err" >&2; return 1; }
+  OUT=$(cat "$work/bench.out")
+  CLIENT_CPU=$(awk '{ print $1 + $2 }' "$work/bench.time")
+}
+# CPU seconds per GB (10^9 bytes) of RECORDS 1 KiB records.
+per_gb() { echo "$1 * 1000000000 / ($RECORDS * 1024)" | bc -l; }
 
 "$BIN/logship" tls init --dir "$work/tls" --hosts 127.0.0.1,localhost --clients agent > "$work/tls-init.log" 2>&1 \
   || { cat "$work/tls-init.log" >&2; fail "logship tls init failed"; }
@@ -125,28 +159,83 @@ rdk() { # plain|ssl
   fi
 }
 
+# Produce then consume RECORDS 1 KiB records on topic TOPIC through ADDR
+# (plain or ssl), broker PID; puts SCEN's PROTO.{produce,consume}_{rps,
+# cpu_per_gb,client_cpu_per_gb}.
+produce_consume() { # SCEN PROTO ADDR TOPIC PID
+  local scen=$1 proto=$2 addr=$3 topic=$4 pid=$5 c0 c1 p
+  c0=$(cpu_s "$pid")
+  # shellcheck disable=SC2046
+  bench kafka-produce --bootstrap-server "$addr" --topic "$topic" --records "$RECORDS" \
+    --record-bytes 1024 --acks all $(rdk "$proto") || fail "$scen: produce over $proto failed"
+  c1=$(cpu_s "$pid")
+  p=$OUT
+  put "$scen" "$proto.produce_rps" "$(echo "$p" | field records_per_s)"
+  put "$scen" "$proto.produce_cpu_per_gb" "$(per_gb "($c1 - $c0)")"
+  put "$scen" "$proto.produce_client_cpu_per_gb" "$(per_gb "$CLIENT_CPU")"
+  p="$p client_cpu_s=$CLIENT_CPU broker_cpu_s=$(printf %.2f "$(echo "$c1 - $c0" | bc)")"
+  # shellcheck disable=SC2046
+  bench kafka-consume --bootstrap-server "$addr" --topic "$topic" --records "$RECORDS" \
+    $(rdk "$proto") || fail "$scen: consume over $proto failed"
+  c0=$(cpu_s "$pid")
+  put "$scen" "$proto.consume_rps" "$(echo "$OUT" | field records_per_s)"
+  put "$scen" "$proto.consume_cpu_per_gb" "$(per_gb "($c0 - $c1)")"
+  put "$scen" "$proto.consume_client_cpu_per_gb" "$(per_gb "$CLIENT_CPU")"
+  log "$scen $proto: $p | $OUT client_cpu_s=$CLIENT_CPU broker_cpu_s=$(printf %.2f "$(echo "$c0 - $c1" | bc)") (load $(load))"
+}
+
 scen_kafka() {
   start_collector
-  local order="plain ssl"
+  local order="plain ssl" proto addr
   [ $((rep % 2)) = 0 ] && order="ssl plain"
-  local proto addr c0 c1 p c
   for proto in $order; do
     addr=$PLAIN; [ "$proto" = ssl ] && addr=$SSL
-    c0=$(cpu_s "$COLLECTOR")
-    p=$("$BIN/logship-bench" kafka-produce --bootstrap-server "$addr" --topic "t$proto" --records "$RECORDS" \
-      --record-bytes 1024 --acks all $(rdk "$proto")) || fail "produce over $proto failed"
-    c1=$(cpu_s "$COLLECTOR")
-    put kafka "$proto.produce_rps" "$(echo "$p" | field records_per_s)"
-    put kafka "$proto.produce_cpu_per_gb" "$(echo "($c1 - $c0) * 1000000000 / ($RECORDS * 1024)" | bc -l)"
-    # shellcheck disable=SC2046
-    c=$("$BIN/logship-bench" kafka-consume --bootstrap-server "$addr" --topic "t$proto" --records "$RECORDS" \
-      $(rdk "$proto")) || fail "consume over $proto failed"
-    c0=$(cpu_s "$COLLECTOR")
-    put kafka "$proto.consume_rps" "$(echo "$c" | field records_per_s)"
-    put kafka "$proto.consume_cpu_per_gb" "$(echo "($c0 - $c1) * 1000000000 / ($RECORDS * 1024)" | bc -l)"
-    log "kafka $proto: $p | $c (load $(load))"
+    produce_consume kafka "$proto" "$addr" "t$proto" "$COLLECTOR"
   done
   stop_collector
+}
+
+# Apache Kafka's key store: Java's PEM key store takes the unencrypted
+# PKCS#8 private key (what `logship tls init` writes) and the certificate
+# chain in one file.
+kafka_keystore() {
+  grep -q -- "-----BEGIN PRIVATE KEY-----" "$work/tls/server.key" ||
+    fail "server.key is not an unencrypted PKCS#8 key"
+  cat "$work/tls/server.key" "$work/tls/server.pem" > "$work/kafka-keystore.pem"
+  chmod 600 "$work/kafka-keystore.pem"
+}
+
+scen_apache() {
+  [ -n "${CP:-}" ] || { kafka_init; kafka_keystore; }
+  start_kafka "$KPLAIN" "$KSSL" "$work/kafka-keystore.pem"
+  PIDS+=("$KAFKA_PID")
+  local order="plain ssl" proto addr topic cfg
+  [ $((rep % 2)) = 0 ] && order="ssl plain"
+  log "apache: Kafka's SSL listener: $(openssl s_client -connect "$KSSL" -CAfile "$CA" < /dev/null 2>/dev/null |
+    sed -n 's/^New, \(.*\)$/\1/p; s/^ *Verify return code: \(.*\)$/verify: \1/p' | tr '\n' ' ')"
+  # Untimed warm-up on both listeners (the JIT, the JDK's TLS code).
+  for proto in plain ssl; do
+    addr=$KPLAIN; [ "$proto" = ssl ] && addr=$KSSL
+    # shellcheck disable=SC2046
+    "$BIN/logship-bench" kafka-produce --bootstrap-server "$addr" --topic "warmup$proto" \
+      --records $((RECORDS / 10 + 1)) --record-bytes 1024 --acks all $(rdk "$proto") > /dev/null ||
+      fail "apache: warm-up over $proto failed"
+  done
+  # Each topic's plaintext and ssl runs side by side; which topic comes
+  # first alternates too.
+  local topics="defaults flush"
+  [ $((rep % 2)) = 0 ] && topics="flush defaults"
+  for topic in $topics; do
+    cfg=(); [ "$topic" = flush ] && cfg=(--config flush.messages=1)
+    for proto in $order; do
+      "$BIN/logship" topics create "$topic$proto" --partitions 1 "${cfg[@]}" --bootstrap-server "$KPLAIN" \
+        > /dev/null || fail "apache: topics create $topic$proto failed"
+      addr=$KPLAIN; [ "$proto" = ssl ] && addr=$KSSL
+      produce_consume "apache-$topic" "$proto" "$addr" "$topic$proto" "$KAFKA_PID"
+    done
+  done
+  stop_kafka
+  log "apache: Kafka's peak RSS $((KAFKA_RSS_KB / 1024)) MiB"
 }
 
 scen_agent() {
@@ -277,14 +366,27 @@ def row(scen, label, v, f="{:,.0f}", target="-", ok=None):
     res = "-" if ok is None or not v or smoke else ("**met**" if ok(statistics.median(v)) else "**not met**")
     out.append(f"| {scen} | {label} | {m} | {r} | {target} | {res} |")
 
-if vals("kafka", "plain.produce_rps"):
+def produce_consume(scen, broker, target, label=None):
+    r = lambda *a, **k: row(label or scen, *a, **k)
     for what in ("produce", "consume"):
-        row("kafka", f"{what}, 1 KiB records, plaintext (records/s)", vals("kafka", f"plain.{what}_rps"))
-        row("kafka", f"{what}, 1 KiB records, ssl (records/s)", vals("kafka", f"ssl.{what}_rps"))
-        row("kafka", f"{what}: ssl / plaintext", ratio("kafka", f"ssl.{what}_rps", f"plain.{what}_rps"), "{:.2f}", ">= 0.8", lambda x: x >= 0.8)
-        row("kafka", f"{what}: collector CPU s per GB, plaintext", vals("kafka", f"plain.{what}_cpu_per_gb"), "{:.2f}")
-        row("kafka", f"{what}: collector CPU s per GB, ssl", vals("kafka", f"ssl.{what}_cpu_per_gb"), "{:.2f}")
-        row("kafka", f"{what}: collector CPU per byte, ssl / plaintext", ratio("kafka", f"ssl.{what}_cpu_per_gb", f"plain.{what}_cpu_per_gb"), "{:.2f}")
+        r(f"{what}, 1 KiB records, plaintext (records/s)", vals(scen, f"plain.{what}_rps"))
+        r(f"{what}, 1 KiB records, ssl (records/s)", vals(scen, f"ssl.{what}_rps"))
+        if target:
+            r(f"{what}: ssl / plaintext", ratio(scen, f"ssl.{what}_rps", f"plain.{what}_rps"), "{:.2f}", ">= 0.8", lambda x: x >= 0.8)
+        else:
+            r(f"{what}: ssl / plaintext", ratio(scen, f"ssl.{what}_rps", f"plain.{what}_rps"), "{:.2f}", "(reference)")
+        r(f"{what}: {broker} CPU s per GB, plaintext", vals(scen, f"plain.{what}_cpu_per_gb"), "{:.2f}")
+        r(f"{what}: {broker} CPU s per GB, ssl", vals(scen, f"ssl.{what}_cpu_per_gb"), "{:.2f}")
+        r(f"{what}: {broker} CPU per byte, ssl / plaintext", ratio(scen, f"ssl.{what}_cpu_per_gb", f"plain.{what}_cpu_per_gb"), "{:.2f}")
+        r(f"{what}: client CPU s per GB, plaintext", vals(scen, f"plain.{what}_client_cpu_per_gb"), "{:.2f}")
+        r(f"{what}: client CPU s per GB, ssl", vals(scen, f"ssl.{what}_client_cpu_per_gb"), "{:.2f}")
+if vals("kafka", "plain.produce_rps"):
+    produce_consume("kafka", "collector", True)
+# Apache Kafka: the same runs, a reference for the ratios above, no target.
+if vals("apache-defaults", "plain.produce_rps"):
+    produce_consume("apache-defaults", "Kafka", False, "Apache Kafka, defaults")
+if vals("apache-flush", "plain.produce_rps"):
+    produce_consume("apache-flush", "Kafka", False, "Apache Kafka, flush.messages=1")
 if vals("agent", "gzip.MBps"):
     row("agent", "gzip, plain http (MB/s end to end)", vals("agent", "gzip.MBps"), "{:.1f}")
     row("agent", "gzip, https + mutual TLS (MB/s end to end)", vals("agent", "mtls-gzip.MBps"), "{:.1f}")
