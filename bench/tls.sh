@@ -213,12 +213,16 @@ scen_apache() {
   [ $((rep % 2)) = 0 ] && order="ssl plain"
   log "apache: Kafka's SSL listener: $(openssl s_client -connect "$KSSL" -CAfile "$CA" < /dev/null 2>/dev/null |
     sed -n 's/^New, \(.*\)$/\1/p; s/^ *Verify return code: \(.*\)$/verify: \1/p' | tr '\n' ' ')"
-  # Untimed warm-up on both listeners (the JIT, the JDK's TLS code).
+  # Untimed warm-up on both listeners, a produce and a consume each (the
+  # JIT: without it the first consume of a repetition cost Kafka 1-2 s more
+  # CPU than the others, plaintext or ssl).
   for proto in plain ssl; do
     addr=$KPLAIN; [ "$proto" = ssl ] && addr=$KSSL
     # shellcheck disable=SC2046
     "$BIN/logship-bench" kafka-produce --bootstrap-server "$addr" --topic "warmup$proto" \
-      --records $((RECORDS / 10 + 1)) --record-bytes 1024 --acks all $(rdk "$proto") > /dev/null ||
+      --records $((RECORDS / 10 + 1)) --record-bytes 1024 --acks all $(rdk "$proto") > /dev/null &&
+      "$BIN/logship-bench" kafka-consume --bootstrap-server "$addr" --topic "warmup$proto" \
+        --records $((RECORDS / 10 + 1)) $(rdk "$proto") > /dev/null ||
       fail "apache: warm-up over $proto failed"
   done
   # Each topic's plaintext and ssl runs side by side; which topic comes
