@@ -206,7 +206,12 @@ kafka_keystore() {
 }
 
 scen_apache() {
-  [ -n "${CP:-}" ] || { kafka_init; kafka_keystore; }
+  if [ ! -f "$work/kafka-keystore.pem" ]; then
+    command -v java > /dev/null && [ -f .ci/java/classpath.txt ] ||
+      fail "scenario apache needs java and .ci/java/classpath.txt (written by .ci/setup)"
+    kafka_init
+    kafka_keystore
+  fi
   start_kafka "$KPLAIN" "$KSSL" "$work/kafka-keystore.pem"
   PIDS+=("$KAFKA_PID")
   local order="plain ssl" proto addr topic cfg
