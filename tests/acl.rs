@@ -163,12 +163,7 @@ fn stdout(out: &Output) -> String {
 fn python_clients_see_acls_over_mutual_tls() {
     let f = start_fixture();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/acl_clients.py");
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup`",
-        python.display()
-    );
+    let python = venv_python("venv-clients");
     let certs = f.certs().display().to_string();
     for (library, tag) in [("confluent-kafka", "ck"), ("kafka-python", "kp")] {
         let (topic, group) = (format!("logs-{tag}"), format!("g-{tag}"));

@@ -509,13 +509,7 @@ fn a_missing_journalctl_fails_validation_clearly() {
         "127.0.0.1:1".parse().unwrap(),
         "      journalctl: /nonexistent/journalctl",
     );
-    let out = Command::new(LOGSHIP)
-        .args(["validate", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_error(&config);
     assert!(
         err.contains(
             "agent.sources.sys.journalctl: /nonexistent/journalctl is not an executable file"

@@ -97,13 +97,7 @@ fn validate_reports_bad_config_with_line_and_column() {
         "collector:\n  data_dir: /tmp/x\n  http:\n    listen: 127.0.0.1:8080\n    lisen: oops\n",
     )
     .unwrap();
-    let out = std::process::Command::new(LOGSHIP)
-        .args(["validate", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_error(&bad);
     assert!(err.contains("lisen") && err.contains("line 5"), "{err}");
 
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/collector.yaml");

@@ -192,11 +192,7 @@ fn compacted_topic_keeps_the_latest_value_per_key() {
     }
 
     // Kafka's rule: a record without a key is refused on a compacted topic.
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
-    assert!(
-        python.exists(),
-        "run `bash .ci/setup` for the Python clients"
-    );
+    let python = venv_python("venv-clients");
     let script = r#"
 import sys
 from confluent_kafka import Producer, KafkaError
@@ -448,11 +444,7 @@ fn reads_during_cleaning_see_every_latest_value_in_offset_order() {
     let b = running.kafka.to_string();
     create_compacted(running.kafka, "live");
     let pdir = partition_dir(dir.path(), "live");
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
-    assert!(
-        python.exists(),
-        "run `bash .ci/setup` for the Python clients"
-    );
+    let python = venv_python("venv-clients");
     let alter = |policy: &str| {
         let config = format!("cleanup.policy={policy}");
         cli_ok(

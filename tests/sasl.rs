@@ -215,19 +215,6 @@ pub fn kcat_ok(bootstrap: &str, sasl: &[(&str, &str)], args: &[&str], stdin: &st
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn python(venv: &str) -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".ci")
-        .join(venv)
-        .join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup`",
-        python.display()
-    );
-    python
-}
-
 /// Runs tests/python/sasl_clients.py; `expect` is `ok` or `denied`.
 #[allow(clippy::too_many_arguments)]
 pub fn python_client(
@@ -254,7 +241,7 @@ pub fn python_client(
 /// stdout.
 pub fn python_client_with(venv: &str, args: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sasl_clients.py");
-    let mut command = Command::new(python(venv));
+    let mut command = Command::new(venv_python(venv));
     command.arg(script).args(args);
     let (library, expect) = (args[0], args[7]);
     let what = format!("{} ({venv}) expecting {expect}", args[..5].join(" "));

@@ -14,16 +14,6 @@ use std::time::Instant;
 use crate::apache_kafka::ApacheKafka;
 use crate::util::*;
 
-fn venv_python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup` to install the Python Kafka clients",
-        python.display()
-    );
-    python
-}
-
 /// Runs a client script with `bootstrap` and `rounds` (where the script
 /// reads rebalance rounds from) as its last arguments; returns its stdout.
 fn run_with(mut command: Command, what: &str, bootstrap: &str, rounds: &str) -> String {
@@ -53,7 +43,7 @@ fn run(command: Command, what: &str) -> String {
 }
 
 fn librdkafka_command(scenario: &str) -> Command {
-    let mut c = Command::new(venv_python());
+    let mut c = Command::new(venv_python("venv-clients"));
     c.arg(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/static_groups.py"

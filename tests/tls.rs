@@ -575,12 +575,7 @@ fn kcat_produces_and_consumes_over_ssl_and_mutual_tls_and_sees_each_listeners_ad
 fn python_clients_over_ssl_and_mutual_tls() {
     let s = start_secure("");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_clients.py");
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-clients/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash .ci/setup`",
-        python.display()
-    );
+    let python = venv_python("venv-clients");
     let ca = s.cert("ca.pem");
     let (cert, key) = (s.cert("agent-1.pem"), s.cert("agent-1.key"));
     for (library, listener, mutual) in [
@@ -795,13 +790,7 @@ fn validate_names_an_unknown_cipher_suite_and_the_supported_ones() {
         ),
     )
     .unwrap();
-    let out = Command::new(LOGSHIP)
-        .args(["validate", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = validate_error(&config);
     assert!(
         err.contains(r#"tls.cipher_suites: unknown cipher suite "ECDHE-RSA-AES128-SHA" (supported: TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, "#),
         "{err}"

@@ -244,6 +244,21 @@ pub fn cli_ok(kafka: SocketAddr, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `logship validate --config CONFIG`, which must refuse it: its stderr.
+pub fn validate_error(config: &Path) -> String {
+    let out = Command::new(LOGSHIP)
+        .args(["validate", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "validate accepted {}",
+        config.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The Python of the virtualenv `.ci/<venv>` that `.ci/setup` creates.
 pub fn venv_python(venv: &str) -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
